@@ -1,0 +1,315 @@
+//! Client administration: create, list, show, update, enable/disable and
+//! delete clients. One implementation behind every face — the CLI today, the
+//! admin API next — so that no rule is written twice. Field rules live in
+//! `clients`; this module applies them and talks to the store.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clients::{
+    self, CLIENT_CREDENTIALS, Client, FieldError, SecretHashes, validate_audience,
+    validate_audiences, validate_client_id, validate_grant_types, validate_token_ttl,
+};
+use crate::clock::rfc3339;
+use crate::crypto::{ClientSecret, CryptoError, SecretHasher};
+use crate::oauth::scope::Scope;
+use crate::store::{Store, StoreError};
+
+/// The longest secret `--secret-stdin` accepts: argon2 hashes any length, but
+/// an unbounded input is unbounded work.
+pub const MAX_IMPORTED_SECRET_LEN: usize = 1024;
+
+/// What a new client is made of. Omitted defaults: `default_scopes` = all
+/// `scopes`; `default_audience` = the first audience (or none, meaning the
+/// issuer); `grant_types` = client_credentials; `token_ttl` = server default.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewClient {
+    pub client_id: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    pub default_scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    pub default_audience: Option<String>,
+    pub grant_types: Option<Vec<String>>,
+    pub token_ttl: Option<u32>,
+}
+
+/// A change to a client; `None` leaves a field as it is. For the two
+/// optional fields, `Some(None)` clears them.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientChanges {
+    pub scopes: Option<Vec<String>>,
+    pub default_scopes: Option<Vec<String>>,
+    pub audiences: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub default_audience: Option<Option<String>>,
+    pub grant_types: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    pub token_ttl: Option<Option<u32>>,
+    pub enabled: Option<bool>,
+}
+
+/// Distinguishes `"field": null` (clear) from an absent field (keep).
+fn explicit_null<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A client as shown to operators: never a secret or a hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ClientView {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub default_scopes: Vec<String>,
+    pub audiences: Vec<String>,
+    pub default_audience: Option<String>,
+    pub grant_types: Vec<String>,
+    /// Seconds; `null` means the server default.
+    pub token_ttl: Option<u32>,
+    pub enabled: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&Client> for ClientView {
+    fn from(c: &Client) -> Self {
+        Self {
+            client_id: c.client_id.clone(),
+            scopes: c.scopes.tokens().map(str::to_owned).collect(),
+            default_scopes: c.default_scopes.tokens().map(str::to_owned).collect(),
+            audiences: c.audiences.clone(),
+            default_audience: c.default_audience.clone(),
+            grant_types: c.grant_types.clone(),
+            token_ttl: c.token_ttl,
+            enabled: c.enabled,
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum AdminError {
+    Invalid(FieldError),
+    NotFound,
+    Conflict,
+    Store(StoreError),
+    Crypto(CryptoError),
+}
+
+impl std::fmt::Display for AdminError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Invalid(e) => e.fmt(f),
+            Self::NotFound => f.write_str("no such client"),
+            Self::Conflict => f.write_str("a client with this id already exists"),
+            Self::Store(e) => e.fmt(f),
+            Self::Crypto(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for AdminError {}
+
+impl From<FieldError> for AdminError {
+    fn from(e: FieldError) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict => Self::Conflict,
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<CryptoError> for AdminError {
+    fn from(e: CryptoError) -> Self {
+        Self::Crypto(e)
+    }
+}
+
+/// Operations on clients over one store.
+pub struct ClientAdmin<'a> {
+    store: &'a dyn Store,
+    hasher: &'a SecretHasher,
+}
+
+impl<'a> ClientAdmin<'a> {
+    pub fn new(store: &'a dyn Store, hasher: &'a SecretHasher) -> Self {
+        Self { store, hasher }
+    }
+
+    /// Creates a client. With `imported` the client keeps that secret (moving
+    /// clients from another server); otherwise a 256-bit secret is generated.
+    /// The secret is returned once and stored only as its argon2id hash.
+    pub async fn create(
+        &self,
+        new: NewClient,
+        imported: Option<ClientSecret>,
+        now: i64,
+    ) -> Result<(Client, ClientSecret), AdminError> {
+        validate_client_id(&new.client_id)?;
+        let scopes = parse_scopes("scopes", &new.scopes)?;
+        let default_scopes = match &new.default_scopes {
+            Some(d) => parse_scopes("default_scopes", d)?,
+            None => scopes.clone(),
+        };
+        validate_audiences(&new.audiences)?;
+        let default_audience = new
+            .default_audience
+            .or_else(|| new.audiences.first().cloned());
+        let grant_types = new
+            .grant_types
+            .unwrap_or_else(|| vec![CLIENT_CREDENTIALS.to_owned()]);
+        validate_grant_types(&grant_types)?;
+        if let Some(ttl) = new.token_ttl {
+            validate_token_ttl(ttl)?;
+        }
+        let secret = match imported {
+            Some(secret) => {
+                validate_imported_secret(&secret)?;
+                secret
+            }
+            None => ClientSecret::generate()?,
+        };
+        let client = Client {
+            client_id: new.client_id,
+            secrets: SecretHashes {
+                current: self.hasher.hash(secret.clone()).await?,
+                previous: None,
+            },
+            scopes,
+            default_scopes,
+            audiences: new.audiences,
+            default_audience,
+            grant_types,
+            token_ttl: new.token_ttl,
+            enabled: true,
+            created_at: now,
+            updated_at: now,
+        };
+        clients::validate_consistency(&client)?;
+        self.store.insert_client(&client).await?;
+        tracing::info!(client_id = %client.client_id, "created client");
+        Ok((client, secret))
+    }
+
+    pub async fn get(&self, client_id: &str) -> Result<Client, AdminError> {
+        self.store
+            .get_client(client_id)
+            .await?
+            .ok_or(AdminError::NotFound)
+    }
+
+    pub async fn list(&self) -> Result<Vec<Client>, AdminError> {
+        Ok(self.store.list_clients().await?)
+    }
+
+    pub async fn update(
+        &self,
+        client_id: &str,
+        changes: ClientChanges,
+        now: i64,
+    ) -> Result<Client, AdminError> {
+        let mut client = self.get(client_id).await?;
+        if let Some(scopes) = &changes.scopes {
+            client.scopes = parse_scopes("scopes", scopes)?;
+            // Narrowing the scopes narrows the defaults with them, unless the
+            // same change sets the defaults explicitly.
+            if changes.default_scopes.is_none() {
+                let kept: Vec<&str> = client
+                    .default_scopes
+                    .tokens()
+                    .filter(|t| client.scopes.contains(t))
+                    .collect();
+                client.default_scopes = Scope::from_tokens(kept)
+                    .map_err(|e| FieldError::new("default_scopes", e.to_string()))?;
+            }
+        }
+        if let Some(defaults) = &changes.default_scopes {
+            client.default_scopes = parse_scopes("default_scopes", defaults)?;
+        }
+        if let Some(audiences) = changes.audiences {
+            validate_audiences(&audiences)?;
+            if changes.default_audience.is_none()
+                && client
+                    .default_audience
+                    .as_ref()
+                    .is_some_and(|d| !audiences.contains(d))
+            {
+                client.default_audience = audiences.first().cloned();
+            }
+            client.audiences = audiences;
+        }
+        if let Some(default_audience) = changes.default_audience {
+            if let Some(aud) = &default_audience {
+                validate_audience("default_audience", aud)?;
+            }
+            client.default_audience = default_audience;
+        }
+        if let Some(grant_types) = changes.grant_types {
+            validate_grant_types(&grant_types)?;
+            client.grant_types = grant_types;
+        }
+        if let Some(ttl) = changes.token_ttl {
+            if let Some(ttl) = ttl {
+                validate_token_ttl(ttl)?;
+            }
+            client.token_ttl = ttl;
+        }
+        if let Some(enabled) = changes.enabled {
+            client.enabled = enabled;
+        }
+        clients::validate_consistency(&client)?;
+        client.updated_at = now.max(client.updated_at);
+        if !self.store.update_client(&client).await? {
+            return Err(AdminError::NotFound);
+        }
+        tracing::info!(client_id = %client.client_id, "updated client");
+        Ok(client)
+    }
+
+    pub async fn set_enabled(
+        &self,
+        client_id: &str,
+        enabled: bool,
+        now: i64,
+    ) -> Result<Client, AdminError> {
+        let changes = ClientChanges {
+            enabled: Some(enabled),
+            ..ClientChanges::default()
+        };
+        self.update(client_id, changes, now).await
+    }
+
+    pub async fn delete(&self, client_id: &str) -> Result<(), AdminError> {
+        if !self.store.delete_client(client_id).await? {
+            return Err(AdminError::NotFound);
+        }
+        tracing::info!(client_id, "deleted client");
+        Ok(())
+    }
+}
+
+fn parse_scopes(field: &'static str, tokens: &[String]) -> Result<Scope, FieldError> {
+    // Accept "a b" inside one element too, as a CLI user types it.
+    clients::parse_scope(field, &tokens.join(" "))
+}
+
+fn validate_imported_secret(secret: &ClientSecret) -> Result<(), FieldError> {
+    let s = secret.expose();
+    if s.is_empty() || s.len() > MAX_IMPORTED_SECRET_LEN {
+        return Err(FieldError::new(
+            "client_secret",
+            format!("an imported secret must be 1 to {MAX_IMPORTED_SECRET_LEN} bytes"),
+        ));
+    }
+    Ok(())
+}

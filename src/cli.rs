@@ -1,0 +1,379 @@
+//! The command line (SPEC §5): `serve`, `migrate`, `client …`.
+//!
+//! Exit codes: 0 success, 1 failure, 2 usage (clap's own errors, and values
+//! that fail validation). Results go to stdout — as JSON with `--json` —
+//! and logs to stderr, so scripts can read stdout as it is.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use serde::Serialize;
+
+use crate::admin::{
+    AdminError, ClientAdmin, ClientChanges, ClientView, MAX_IMPORTED_SECRET_LEN, NewClient,
+};
+use crate::clock::unix_now;
+use crate::config::Config;
+use crate::crypto::ClientSecret;
+use crate::startup::{Application, argon2_hasher, open_store, shutdown_signal};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tokenmint",
+    version,
+    about = "An OAuth 2.0 authorization server for machine-to-machine tokens"
+)]
+pub struct Cli {
+    /// Settings file layered over the defaults (environment variables override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default command).
+    Serve {
+        /// Do not apply database migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage clients.
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Create a client and print its secret (shown once).
+    Create {
+        /// The client id: printable ASCII without spaces, e.g. svc:orders+v1.
+        id: String,
+        #[command(flatten)]
+        fields: ClientFields,
+        /// Read the secret from standard input instead of generating one
+        /// (to move a client from another server).
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// List clients.
+    List,
+    /// Show one client.
+    Show { id: String },
+    /// Change a client's fields; fields not given are kept.
+    Update {
+        id: String,
+        #[command(flatten)]
+        fields: ClientFields,
+        /// Use the server's default token lifetime again.
+        #[arg(long, conflicts_with = "ttl")]
+        clear_ttl: bool,
+    },
+    /// Delete a client; its tokens stop being issued at once.
+    Delete { id: String },
+    /// Refuse a client's authentication until it is enabled again.
+    Disable { id: String },
+    /// Allow a disabled client to authenticate again.
+    Enable { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientFields {
+    /// Scopes the client may request, space-delimited ("orders:read orders:write").
+    #[arg(long)]
+    scope: Option<String>,
+    /// Scopes granted when a request names none (default: all of --scope).
+    #[arg(long)]
+    default_scope: Option<String>,
+    /// An audience the client may request (RFC 8707 resource); repeat for several.
+    #[arg(long = "audience", value_name = "URL")]
+    audiences: Vec<String>,
+    /// Audience used when a request names none (default: the first --audience,
+    /// or the issuer when there is none).
+    #[arg(long, value_name = "URL")]
+    default_audience: Option<String>,
+    /// Token lifetime: seconds ("600") or a duration ("10m").
+    #[arg(long, value_parser = parse_seconds)]
+    ttl: Option<u32>,
+    /// Grants the client may use, space-delimited: "client_credentials"
+    /// (the default), or "" for a client that may only introspect and revoke.
+    #[arg(long)]
+    grant_types: Option<String>,
+}
+
+fn parse_seconds(raw: &str) -> Result<u32, String> {
+    let secs = match raw.parse::<u64>() {
+        Ok(secs) => secs,
+        Err(_) => humantime::parse_duration(raw)
+            .map_err(|e| format!("expected seconds or a duration such as 10m: {e}"))?
+            .as_secs(),
+    };
+    u32::try_from(secs).map_err(|_| "too long".to_owned())
+}
+
+fn split(list: &str) -> Vec<String> {
+    list.split_whitespace().map(str::to_owned).collect()
+}
+
+/// The outcome of a command: what to print, or why it failed.
+enum Failure {
+    Usage(String),
+    Other(String),
+}
+
+impl From<AdminError> for Failure {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(field) => Self::Usage(field.to_string()),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
+    // The server logs at the configured level; one-shot commands only warn,
+    // unless the operator asked for more with TOKENMINT_LOG.
+    let filter = match (&command, std::env::var("TOKENMINT_LOG")) {
+        (Command::Serve { .. }, _) | (_, Ok(_)) => config.log.clone(),
+        _ => "warn".to_owned(),
+    };
+    crate::telemetry::init(&filter, config.log_format);
+
+    let result = match command {
+        Command::Serve { no_migrate } => serve(&config, !no_migrate).await,
+        Command::Migrate => migrate(&config, cli.json).await,
+        Command::Client(command) => client(&config, command, cli.json).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: &Config, migrate: bool) -> Result<(), Failure> {
+    let app = Application::build(config, migrate)
+        .await
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .map_err(|e| Failure::Other(format!("server error: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(config: &Config, json: bool) -> Result<(), Failure> {
+    let store = open_store(config, true)
+        .await
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    print(
+        json,
+        &serde_json::json!({ "migrated": true, "store": store.backend() }),
+        || format!("migrations applied ({})", store.backend()),
+    );
+    Ok(())
+}
+
+async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(), Failure> {
+    let store = open_store(config, true)
+        .await
+        .map_err(|e| Failure::Other(e.to_string()))?;
+    let hasher = argon2_hasher().map_err(|e| Failure::Other(e.to_string()))?;
+    let admin = ClientAdmin::new(store.as_ref(), &hasher);
+    let now = unix_now();
+    match command {
+        ClientCommand::Create {
+            id,
+            fields,
+            secret_stdin,
+        } => {
+            let imported = if secret_stdin {
+                Some(read_secret_from_stdin()?)
+            } else {
+                None
+            };
+            let new = NewClient {
+                client_id: id,
+                scopes: fields.scope.as_deref().map(split).unwrap_or_default(),
+                default_scopes: fields.default_scope.as_deref().map(split),
+                audiences: fields.audiences,
+                default_audience: fields.default_audience,
+                grant_types: fields.grant_types.as_deref().map(split),
+                token_ttl: fields.ttl,
+            };
+            let (client, secret) = admin.create(new, imported, now).await?;
+            #[derive(Serialize)]
+            struct Created<'a> {
+                #[serde(flatten)]
+                client: ClientView,
+                client_secret: &'a str,
+            }
+            let view = ClientView::from(&client);
+            let human = format!(
+                "{}\nclient_secret:    {}\n\nStore this secret now: it is shown only once.",
+                describe(&view),
+                secret.expose()
+            );
+            print(
+                json,
+                &Created {
+                    client: view,
+                    client_secret: secret.expose(),
+                },
+                || human,
+            );
+        }
+        ClientCommand::List => {
+            let views: Vec<ClientView> = admin.list().await?.iter().map(ClientView::from).collect();
+            print(json, &views, || {
+                if views.is_empty() {
+                    return "no clients".to_owned();
+                }
+                views
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{}\t{}\t{}",
+                            v.client_id,
+                            if v.enabled { "enabled" } else { "disabled" },
+                            v.scopes.join(" ")
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ClientCommand::Show { id } => {
+            let view = ClientView::from(&admin.get(&id).await.map_err(|e| named(e, &id))?);
+            print(json, &view, || describe(&view));
+        }
+        ClientCommand::Update {
+            id,
+            fields,
+            clear_ttl,
+        } => {
+            let changes = ClientChanges {
+                scopes: fields.scope.as_deref().map(split),
+                default_scopes: fields.default_scope.as_deref().map(split),
+                audiences: (!fields.audiences.is_empty()).then_some(fields.audiences),
+                default_audience: fields.default_audience.map(Some),
+                grant_types: fields.grant_types.as_deref().map(split),
+                token_ttl: if clear_ttl {
+                    Some(None)
+                } else {
+                    fields.ttl.map(Some)
+                },
+                enabled: None,
+            };
+            let view = ClientView::from(
+                &admin
+                    .update(&id, changes, now)
+                    .await
+                    .map_err(|e| named(e, &id))?,
+            );
+            print(json, &view, || describe(&view));
+        }
+        ClientCommand::Delete { id } => {
+            admin.delete(&id).await.map_err(|e| named(e, &id))?;
+            print(
+                json,
+                &serde_json::json!({ "client_id": id, "deleted": true }),
+                || format!("deleted {id}"),
+            );
+        }
+        ClientCommand::Disable { id } => set_enabled(&admin, &id, false, now, json).await?,
+        ClientCommand::Enable { id } => set_enabled(&admin, &id, true, now, json).await?,
+    }
+    Ok(())
+}
+
+async fn set_enabled(
+    admin: &ClientAdmin<'_>,
+    id: &str,
+    enabled: bool,
+    now: i64,
+    json: bool,
+) -> Result<(), Failure> {
+    let view = ClientView::from(
+        &admin
+            .set_enabled(id, enabled, now)
+            .await
+            .map_err(|e| named(e, id))?,
+    );
+    print(json, &view, || describe(&view));
+    Ok(())
+}
+
+/// "no such client" becomes "no such client 'svc'".
+fn named(e: AdminError, id: &str) -> Failure {
+    match e {
+        AdminError::NotFound => Failure::Other(format!("no such client '{id}'")),
+        other => other.into(),
+    }
+}
+
+fn read_secret_from_stdin() -> Result<ClientSecret, Failure> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .take(MAX_IMPORTED_SECRET_LEN as u64 + 2)
+        .read_to_string(&mut raw)
+        .map_err(|e| Failure::Other(format!("cannot read the secret from standard input: {e}")))?;
+    // One trailing newline is how `echo` and here-strings end input; it is
+    // not part of the secret.
+    let secret = raw
+        .strip_suffix('\n')
+        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .unwrap_or(&raw);
+    Ok(ClientSecret::new(secret.to_owned()))
+}
+
+fn describe(v: &ClientView) -> String {
+    let ttl = v
+        .token_ttl
+        .map_or_else(|| "server default".to_owned(), |t| format!("{t}s"));
+    format!(
+        "client_id:        {}\nenabled:          {}\nscopes:           {}\ndefault_scopes:   {}\naudiences:        {}\ndefault_audience: {}\ngrant_types:      {}\ntoken_ttl:        {ttl}\ncreated_at:       {}\nupdated_at:       {}",
+        v.client_id,
+        v.enabled,
+        v.scopes.join(" "),
+        v.default_scopes.join(" "),
+        v.audiences.join(" "),
+        v.default_audience.as_deref().unwrap_or("(the issuer)"),
+        v.grant_types.join(" "),
+        v.created_at,
+        v.updated_at,
+    )
+}
+
+fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {
+    if json {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("error: cannot encode JSON: {e}"),
+        }
+    } else {
+        println!("{}", human());
+    }
+}

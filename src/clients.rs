@@ -1,0 +1,227 @@
+//! The client: who may ask for tokens, for which scopes and audiences.
+//!
+//! The validation rules for every client field live here, once; the CLI and
+//! (later) the admin API reach them only through `admin`, and the store only
+//! ever holds values that passed them.
+
+use std::fmt;
+
+use crate::oauth::scope::{Scope, ScopeError};
+
+/// The only grant tokenmint implements (RFC 6749 §4.4).
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+
+/// Upper bound on a client id; ids are looked up on every request and appear
+/// in logs, so they stay short.
+pub const MAX_CLIENT_ID_LEN: usize = 128;
+/// Upper bound on one audience value.
+pub const MAX_AUDIENCE_LEN: usize = 512;
+/// The most audiences one client may hold.
+pub const MAX_AUDIENCES: usize = 32;
+/// Token lifetime bounds in seconds: short-lived tokens are the point of a
+/// machine-token server (RFC 9700 §2.2 recommends restricting privileges and
+/// lifetimes); one day is the ceiling.
+pub const MIN_TOKEN_TTL: u32 = 1;
+pub const MAX_TOKEN_TTL: u32 = 86_400;
+
+/// A registered client as stored.
+#[derive(Debug, Clone)]
+pub struct Client {
+    pub client_id: String,
+    pub secrets: SecretHashes,
+    /// Scopes the client may request.
+    pub scopes: Scope,
+    /// Scopes granted when the request names none (RFC 6749 §3.3 lets the
+    /// server "process the request using a pre-defined default value").
+    pub default_scopes: Scope,
+    /// Audiences (RFC 8707 resources) the client may request.
+    pub audiences: Vec<String>,
+    /// Audience used when the request names none; `None` falls back to the
+    /// issuer, so that every token has the `aud` RFC 9068 §2.2 requires.
+    pub default_audience: Option<String>,
+    /// Grants the client may use: `["client_credentials"]`, or empty for a
+    /// client that only introspects or revokes.
+    pub grant_types: Vec<String>,
+    /// Token lifetime in seconds; `None` uses the server default.
+    pub token_ttl: Option<u32>,
+    pub enabled: bool,
+    /// Unix seconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The argon2id PHC strings a client's secret may match: the current one and,
+/// during a rotation overlap, the previous one until it expires.
+#[derive(Clone)]
+pub struct SecretHashes {
+    pub current: String,
+    pub previous: Option<PreviousSecret>,
+}
+
+#[derive(Clone)]
+pub struct PreviousSecret {
+    pub hash: String,
+    /// Unix seconds after which the previous secret no longer works.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for SecretHashes {
+    // Hashes are not secrets, but they are offline-attackable: keep them out
+    // of logs all the same.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretHashes")
+            .field(
+                "previous_expires_at",
+                &self.previous.as_ref().map(|p| p.expires_at),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn may_use_client_credentials(&self) -> bool {
+        self.grant_types.iter().any(|g| g == CLIENT_CREDENTIALS)
+    }
+}
+
+/// A field that failed validation, named as in the CLI and the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {}: {}", self.field, self.reason)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Client ids are printable ASCII without space (RFC 6749 Appendix A.1 allows
+/// %x20-7E; a space is left out because an id with a leading or trailing
+/// space is a mistake waiting to happen in every shell and config file).
+/// Characters such as `:` `+` `/` `%` are fine: Basic auth form-encodes them.
+pub fn validate_client_id(id: &str) -> Result<(), FieldError> {
+    if id.is_empty() || id.len() > MAX_CLIENT_ID_LEN {
+        return Err(FieldError::new(
+            "client_id",
+            format!("must be 1 to {MAX_CLIENT_ID_LEN} characters"),
+        ));
+    }
+    if !id.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+        return Err(FieldError::new(
+            "client_id",
+            "must be printable ASCII without spaces (RFC 6749 Appendix A.1)",
+        ));
+    }
+    Ok(())
+}
+
+pub fn parse_scope(field: &'static str, raw: &str) -> Result<Scope, FieldError> {
+    Scope::parse(raw).map_err(|e: ScopeError| FieldError::new(field, e.to_string()))
+}
+
+/// Audiences are either absolute URIs (`https://orders.example.com`, as RFC
+/// 8707 requires of `resource`, without a fragment) or plain identifiers
+/// (`orders-api`, as many resource servers configure their expected `aud`).
+/// Either way: printable ASCII, no spaces, no `#`.
+pub fn validate_audience(field: &'static str, aud: &str) -> Result<(), FieldError> {
+    if aud.is_empty() || aud.len() > MAX_AUDIENCE_LEN {
+        return Err(FieldError::new(
+            field,
+            format!("an audience must be 1 to {MAX_AUDIENCE_LEN} characters"),
+        ));
+    }
+    if !aud.bytes().all(|b| (0x21..=0x7E).contains(&b)) || aud.contains('#') {
+        return Err(FieldError::new(
+            field,
+            "an audience is an absolute URI without fragment or a plain identifier: printable ASCII, no spaces, no '#'",
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_audiences(audiences: &[String]) -> Result<(), FieldError> {
+    if audiences.len() > MAX_AUDIENCES {
+        return Err(FieldError::new(
+            "audiences",
+            format!("at most {MAX_AUDIENCES} are allowed"),
+        ));
+    }
+    audiences
+        .iter()
+        .try_for_each(|a| validate_audience("audiences", a))
+}
+
+pub fn validate_token_ttl(ttl: u32) -> Result<(), FieldError> {
+    if !(MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(&ttl) {
+        return Err(FieldError::new(
+            "token_ttl",
+            format!("must be between {MIN_TOKEN_TTL} and {MAX_TOKEN_TTL} seconds"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn validate_grant_types(grant_types: &[String]) -> Result<(), FieldError> {
+    match grant_types.iter().find(|g| *g != CLIENT_CREDENTIALS) {
+        Some(other) => Err(FieldError::new(
+            "grant_types",
+            format!("'{other}' is not supported; the only grant is {CLIENT_CREDENTIALS}"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks the rules that tie fields together; run after every change.
+pub fn validate_consistency(client: &Client) -> Result<(), FieldError> {
+    if let Some(outside) = client.default_scopes.first_outside(&client.scopes) {
+        return Err(FieldError::new(
+            "default_scopes",
+            format!("'{outside}' is not one of the client's scopes"),
+        ));
+    }
+    if let Some(default) = &client.default_audience {
+        if !client.audiences.contains(default) {
+            return Err(FieldError::new(
+                "default_audience",
+                "must be one of the client's audiences",
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids() {
+        for ok in ["svc:orders+v1", "a/b%c", "x"] {
+            assert!(validate_client_id(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a b", "é", &"x".repeat(MAX_CLIENT_ID_LEN + 1)] {
+            assert!(validate_client_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn audiences() {
+        assert!(validate_audience("a", "https://orders.example.com/api").is_ok());
+        assert!(validate_audience("a", "orders-api").is_ok());
+        assert!(validate_audience("a", "https://x#frag").is_err());
+        assert!(validate_audience("a", "a b").is_err());
+    }
+}

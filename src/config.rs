@@ -1,0 +1,349 @@
+//! Settings: `config/default.toml` (compiled in), then an optional file
+//! (`--config`), then environment variables — read once, as raw strings, then
+//! validated once into a typed `Config`. An invalid value is reported with the
+//! setting's file key and environment variable, so the operator knows which
+//! one to fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::clients::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::crypto::Algorithm;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Every setting: its key in TOML files and its environment variable.
+const SETTINGS: &[(&str, &str)] = &[
+    ("listen", "TOKENMINT_LISTEN"),
+    ("issuer", "TOKENMINT_ISSUER"),
+    ("data_dir", "TOKENMINT_DATA_DIR"),
+    ("database_url", "DATABASE_URL"),
+    ("key_encryption_key", "TOKENMINT_KEY_ENCRYPTION_KEY"),
+    ("token_ttl", "TOKENMINT_TOKEN_TTL"),
+    ("signing_alg", "TOKENMINT_SIGNING_ALG"),
+    ("log", "TOKENMINT_LOG"),
+    ("log_format", "TOKENMINT_LOG_FORMAT"),
+    ("db_max_connections", "TOKENMINT_DB_MAX_CONNECTIONS"),
+    ("db_acquire_timeout", "TOKENMINT_DB_ACQUIRE_TIMEOUT"),
+];
+
+#[derive(Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None`: derived from the bound address at startup.
+    pub issuer: Option<String>,
+    pub data_dir: PathBuf,
+    pub database: Database,
+    /// Required with Postgres; with SQLite, `None` means "generate one into
+    /// the data folder".
+    pub key_encryption_key: Option<Secret>,
+    pub token_ttl: u32,
+    pub signing_alg: Algorithm,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug)]
+pub enum Database {
+    Postgres { url: Secret, pool: PoolSettings },
+    Sqlite { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A setting whose value must not be printed (database URLs carry passwords).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads the defaults, `file` if given, and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_sources(file, std::env::vars())
+    }
+
+    /// As `load`, with the environment given explicitly (tests use this).
+    pub fn from_sources(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut raw = RawSettings::default();
+        raw.merge_toml(DEFAULTS, "config/default.toml")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+            raw.merge_toml(&text, &path.display().to_string())?;
+        }
+        raw.merge_env(env);
+        raw.validate()
+    }
+}
+
+#[derive(Default)]
+struct RawSettings {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl RawSettings {
+    fn merge_toml(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError(format!("{origin}: {e}")))?;
+        for (key, value) in table {
+            let Some(&(known, _)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
+                return Err(ConfigError(format!("{origin}: unknown setting '{key}'")));
+            };
+            let value = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(ConfigError(format!(
+                        "{origin}: setting '{key}' must be a string or a number, got {}",
+                        other.type_str()
+                    )));
+                }
+            };
+            self.values.insert(known, value);
+        }
+        Ok(())
+    }
+
+    fn merge_env(&mut self, env: impl IntoIterator<Item = (String, String)>) {
+        for (name, value) in env {
+            // An empty variable counts as unset, as compose files produce them.
+            if value.is_empty() {
+                continue;
+            }
+            if let Some(&(key, _)) = SETTINGS.iter().find(|(_, var)| *var == name) {
+                self.values.insert(key, value);
+            }
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values.get(key).map(String::as_str)
+    }
+
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        self.get(key)
+            .map(|v| parse(v).map_err(|e| invalid(key, &e)))
+            .transpose()
+    }
+
+    fn require<T>(
+        &self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        self.parse(key, parse)?
+            .ok_or_else(|| invalid(key, "is required"))
+    }
+
+    fn validate(self) -> Result<Config, ConfigError> {
+        let listen = self.require("listen", |v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| format!("expected an address such as 127.0.0.1:8080, got '{v}'"))
+        })?;
+        let issuer = self.parse("issuer", parse_issuer)?;
+        let data_dir = PathBuf::from(self.get("data_dir").unwrap_or("./data"));
+        let token_ttl = self.require("token_ttl", |v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|t| (MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(t))
+                .ok_or_else(|| {
+                    format!(
+                        "expected seconds between {MIN_TOKEN_TTL} and {MAX_TOKEN_TTL}, got '{v}'"
+                    )
+                })
+        })?;
+        let signing_alg = self.require("signing_alg", |v| v.parse::<Algorithm>())?;
+        let log = self.get("log").unwrap_or("info").to_owned();
+        let log_format = self.require("log_format", |v| match v {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("expected 'text' or 'json', got '{v}'")),
+        })?;
+        let pool = PoolSettings {
+            max_connections: self.require("db_max_connections", |v| positive(v, 1000))?,
+            acquire_timeout_secs: self
+                .require("db_acquire_timeout", |v| positive(v, 600))?
+                .into(),
+        };
+        let key_encryption_key = self.get("key_encryption_key").map(Secret::new);
+        if let Some(kek) = &key_encryption_key {
+            crate::crypto::KeyEncryptionKey::from_base64(kek.expose()).map_err(|e| {
+                invalid(
+                    "key_encryption_key",
+                    &format!(
+                        "{e} (expected 32 random bytes in base64, e.g. `openssl rand -base64 32`)"
+                    ),
+                )
+            })?;
+        }
+        let database = match self.get("database_url") {
+            None => Database::Sqlite {
+                path: data_dir.join("tokenmint.db"),
+            },
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                if key_encryption_key.is_none() {
+                    return Err(invalid(
+                        "key_encryption_key",
+                        "is required with PostgreSQL: every instance sharing the database needs the same one (`openssl rand -base64 32`)",
+                    ));
+                }
+                Database::Postgres {
+                    url: Secret::new(url),
+                    pool,
+                }
+            }
+            Some(url) if url.starts_with("sqlite:") => {
+                let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+                let path = path.split('?').next().unwrap_or_default();
+                if path.is_empty() {
+                    return Err(invalid("database_url", "a sqlite: URL needs a file path"));
+                }
+                Database::Sqlite {
+                    path: PathBuf::from(path),
+                }
+            }
+            // Never echo the URL: it may carry a password.
+            Some(_) => {
+                return Err(invalid(
+                    "database_url",
+                    "expected a postgres://, postgresql:// or sqlite: URL",
+                ));
+            }
+        };
+        Ok(Config {
+            listen,
+            issuer,
+            data_dir,
+            database,
+            key_encryption_key,
+            token_ttl,
+            signing_alg,
+            log,
+            log_format,
+        })
+    }
+}
+
+fn invalid(key: &str, reason: &str) -> ConfigError {
+    let var = SETTINGS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("", |(_, v)| v);
+    ConfigError(format!("invalid setting {key} ({var}): {reason}"))
+}
+
+fn positive(v: &str, max: u32) -> Result<u32, String> {
+    v.parse::<u32>()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .ok_or_else(|| format!("expected a whole number from 1 to {max}, got '{v}'"))
+}
+
+/// RFC 8414 §2: the issuer is an `https` URL with no query or fragment; plain
+/// `http` is accepted for local use. A trailing slash is dropped so that
+/// endpoint URLs join cleanly.
+fn parse_issuer(v: &str) -> Result<String, String> {
+    let ok_scheme = v.starts_with("https://") || v.starts_with("http://");
+    if !ok_scheme || v.contains(['?', '#', ' ']) || v.split("://").nth(1).is_none_or(str::is_empty)
+    {
+        return Err(format!(
+            "expected an http(s) URL without query or fragment, got '{v}'"
+        ));
+    }
+    Ok(v.trim_end_matches('/').to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_give_the_embedded_store() {
+        let c = Config::from_sources(None, env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.token_ttl, 3600);
+        assert_eq!(c.signing_alg, Algorithm::ES256);
+        assert!(
+            matches!(c.database, Database::Sqlite { ref path } if path.ends_with("tokenmint.db"))
+        );
+    }
+
+    #[test]
+    fn environment_overrides_and_errors_name_the_setting() {
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("TOKENMINT_SIGNING_ALG", "EdDSA"),
+                ("TOKENMINT_ISSUER", "https://a.example/"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.signing_alg, Algorithm::EdDSA);
+        assert_eq!(c.issuer.as_deref(), Some("https://a.example"));
+        let err = Config::from_sources(None, env(&[("TOKENMINT_TOKEN_TTL", "soon")])).unwrap_err();
+        assert!(err.0.contains("token_ttl (TOKENMINT_TOKEN_TTL)"), "{err}");
+    }
+
+    #[test]
+    fn postgres_needs_a_kek_and_the_url_is_never_echoed() {
+        let err = Config::from_sources(None, env(&[("DATABASE_URL", "postgres://u:hunter2@h/db")]))
+            .unwrap_err();
+        assert!(err.0.contains("TOKENMINT_KEY_ENCRYPTION_KEY"), "{err}");
+        let err = Config::from_sources(None, env(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]))
+            .unwrap_err();
+        assert!(!err.0.contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,26 @@
+//! Cryptography, all on aws-lc-rs except argon2: client secrets (generation,
+//! argon2id hashing), JWT signing keys, and the key-encryption key that seals
+//! private keys at rest. Nothing here knows about HTTP or SQL.
+
+mod kek;
+mod random;
+mod secret;
+pub mod signing;
+
+pub use kek::KeyEncryptionKey;
+pub use random::{random_bytes, random_token};
+pub use secret::{ClientSecret, SecretHasher};
+pub use signing::{Algorithm, SigningKey};
+
+/// A cryptographic operation failed in a way that is not the caller's fault
+/// (bad key material in the store, the RNG failing).
+#[derive(Debug)]
+pub struct CryptoError(pub &'static str);
+
+impl std::fmt::Display for CryptoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for CryptoError {}

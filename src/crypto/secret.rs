@@ -1,0 +1,171 @@
+//! Client secrets: generated with 256 bits of randomness, stored only as
+//! argon2id PHC strings, verified on the blocking pool.
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::Semaphore;
+
+use super::{CryptoError, random_bytes, random_token};
+
+/// A client secret in clear. Its `Debug` is redacted so that it cannot reach a
+/// log line by accident; `expose` is the one way to read it.
+#[derive(Clone)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    pub fn new(secret: String) -> Self {
+        Self(secret)
+    }
+
+    /// A new secret: 32 bytes (256 bits) from the CSPRNG, base64url (43 chars).
+    pub fn generate() -> Result<Self, CryptoError> {
+        random_token::<32>().map(Self)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
+}
+
+/// Hashes and verifies secrets with argon2id.
+///
+/// Argon2 is deliberately slow (tens of milliseconds of CPU): it runs on
+/// tokio's blocking pool so the async workers keep serving, and a semaphore
+/// bounds how many run at once so that a burst of requests queues instead of
+/// allocating 19 MiB each without limit.
+#[derive(Clone)]
+pub struct SecretHasher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    argon2: Argon2<'static>,
+    /// A hash of a random secret nobody knows, verified when the client is
+    /// unknown so that "no such client" costs exactly what "wrong secret"
+    /// costs and timing does not reveal which ids exist.
+    dummy_hash: String,
+    permits: Semaphore,
+}
+
+impl SecretHasher {
+    /// `concurrency` argon2 computations may run at once (one per core is right:
+    /// more only adds memory and latency).
+    pub fn new(concurrency: usize) -> Result<Self, CryptoError> {
+        // OWASP's argon2id recommendation (19 MiB, 2 passes, 1 lane) — the
+        // argon2 crate's defaults, pinned here so an upgrade cannot move them.
+        let params = Params::new(19 * 1024, 2, 1, None)
+            .map_err(|_| CryptoError("invalid argon2 parameters"))?;
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let dummy_hash = hash_with(&argon2, &ClientSecret::generate()?)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                argon2,
+                dummy_hash,
+                permits: Semaphore::new(concurrency.max(1)),
+            }),
+        })
+    }
+
+    /// The argon2id PHC string of `secret`.
+    pub async fn hash(&self, secret: ClientSecret) -> Result<String, CryptoError> {
+        let inner = self.inner.clone();
+        self.run(move || hash_with(&inner.argon2, &secret)).await?
+    }
+
+    /// Whether `secret` matches one of `hashes`. With no hashes (unknown
+    /// client), the dummy hash is verified instead and the answer is `false`.
+    /// Every hash is tried even after a match, so the cost does not depend on
+    /// which one matched.
+    pub async fn verify(
+        &self,
+        secret: ClientSecret,
+        hashes: Vec<String>,
+    ) -> Result<bool, CryptoError> {
+        let inner = self.inner.clone();
+        self.run(move || {
+            if hashes.is_empty() {
+                let _ = verify_with(&inner.argon2, &secret, &inner.dummy_hash);
+                return false;
+            }
+            hashes.iter().fold(false, |ok, hash| {
+                verify_with(&inner.argon2, &secret, hash) | ok
+            })
+        })
+        .await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, CryptoError> {
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| CryptoError("the secret hasher is shut down"))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|_| CryptoError("argon2 task failed"))
+    }
+}
+
+fn hash_with(argon2: &Argon2<'_>, secret: &ClientSecret) -> Result<String, CryptoError> {
+    let salt = SaltString::encode_b64(&random_bytes::<16>()?)
+        .map_err(|_| CryptoError("salt encoding failed"))?;
+    argon2
+        .hash_password(secret.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|_| CryptoError("argon2 hashing failed"))
+}
+
+fn verify_with(argon2: &Argon2<'_>, secret: &ClientSecret, phc: &str) -> bool {
+    // A stored hash that does not parse is treated as "no match"; it was
+    // written by us, so it is logged as corruption by the caller's metrics,
+    // never accepted.
+    PasswordHash::new(phc)
+        .map(|parsed| {
+            argon2
+                .verify_password(secret.expose().as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let hasher = SecretHasher::new(2).unwrap();
+        let secret = ClientSecret::generate().unwrap();
+        assert_eq!(secret.expose().len(), 43);
+        let hash = hasher.hash(secret.clone()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            hasher
+                .verify(secret.clone(), vec![hash.clone()])
+                .await
+                .unwrap()
+        );
+        let wrong = ClientSecret::new("wrong".into());
+        assert!(!hasher.verify(wrong, vec![hash]).await.unwrap());
+        assert!(!hasher.verify(secret, vec![]).await.unwrap());
+    }
+
+    #[test]
+    fn debug_is_redacted() {
+        let s = ClientSecret::new("hunter2".into());
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

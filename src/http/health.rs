@@ -1,0 +1,39 @@
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::AppState;
+
+/// How long readiness waits for the database before answering "not ready".
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `GET /healthz` — the process is alive and serving HTTP.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz` — ready for traffic: the database answers.
+pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    let database = match tokio::time::timeout(READY_TIMEOUT, app.store.ping()).await {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            "unavailable"
+        }
+        Err(_) => "timeout",
+    };
+    let status = if database == "ok" {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            json!({ "status": if database == "ok" { "ok" } else { "unavailable" }, "database": database }),
+        ),
+    )
+}

@@ -1,0 +1,52 @@
+//! The HTTP face: the router, its layers, thin handlers and the extractors
+//! that turn requests into protocol input. Handlers extract, call one
+//! function, and map its result; protocol decisions live in `oauth`.
+
+mod extract;
+mod health;
+mod request_context;
+mod response;
+mod token;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::oauth::TokenService;
+use crate::store::Store;
+
+/// The largest request body we read. A token request is a few hundred bytes;
+/// 16 KiB leaves room for long scope lists and bounds the work per request.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// A request that has not completed by then is cut off, so that a stalled
+/// client or dependency cannot hold a connection forever.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct AppState {
+    pub tokens: Arc<TokenService>,
+    pub store: Arc<dyn Store>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/token",
+            post(token::token).fallback(response::method_not_allowed_post),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(response::not_found)
+        .with_state(state)
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(CatchPanicLayer::custom(response::panic_response))
+        .layer(axum::middleware::from_fn(request_context::request_context))
+}

@@ -1,0 +1,46 @@
+//! A request id and one log line per request.
+//!
+//! The id is generated here, never taken from the client (a client-chosen id
+//! could forge or inject log lines), and returned in `X-Request-Id`. Every log
+//! line emitted while the request runs carries it through the span. Only the
+//! path is logged: a query string could carry a secret.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+
+/// A per-process prefix so that ids from several instances do not collide.
+fn prefix() -> &'static str {
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    PREFIX.get_or_init(|| {
+        crate::crypto::random_bytes::<4>()
+            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+            .unwrap_or_else(|_| "00000000".to_owned())
+    })
+}
+
+pub async fn request_context(request: Request, next: Next) -> Response {
+    let id = format!("{}-{}", prefix(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request finished"
+        );
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

@@ -1,0 +1,32 @@
+//! tokenmint: an OAuth 2.0 authorization server for machine-to-machine
+//! tokens — the client credentials grant (RFC 6749 §4.4) issuing RFC 9068
+//! JWT access tokens.
+//!
+//! The crate is layered; each module says what it must not know:
+//!
+//! - [`oauth`] — the protocol: request parsing, client authentication,
+//!   scopes, grants, claims, the §5.2 error type. No axum, no sqlx.
+//! - [`clients`] — the client model and the rules for every field.
+//! - [`admin`] — client operations shared by the CLI and the admin API.
+//! - [`crypto`] — secrets (argon2id), signing keys (aws-lc-rs), the
+//!   key-encryption key. No HTTP, no SQL.
+//! - [`keys`] — which signing key signs now; loads and creates them.
+//! - [`store`] — the storage trait and its PostgreSQL and SQLite
+//!   implementations; the only module with SQL.
+//! - [`http`] — router, layers, extractors, thin handlers, responses.
+//! - [`config`] — layered settings validated into a typed `Config`.
+//! - [`startup`] — `Application::build` and `run_until_stopped`.
+//! - [`cli`] — the command line; [`telemetry`] — logging.
+
+pub mod admin;
+pub mod cli;
+pub mod clients;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod http;
+pub mod keys;
+pub mod oauth;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

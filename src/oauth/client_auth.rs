@@ -1,0 +1,147 @@
+//! Client authentication at the token endpoint (RFC 6749 §2.3).
+//!
+//! Two methods are supported: `client_secret_basic` (the Authorization
+//! header) and `client_secret_post` (the body). This module only works out
+//! *which* credentials were presented and refuses ambiguous requests; checking
+//! them against the store is `oauth::service`'s job.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use super::OAuthError;
+use super::params::{FormParams, form_decode};
+use crate::crypto::ClientSecret;
+
+/// How the client presented its credentials (the names of RFC 8414's
+/// `token_endpoint_auth_methods_supported`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+/// A client id and secret as presented; nothing about them is verified yet.
+#[derive(Debug, Clone)]
+pub struct ClientCredentials {
+    pub client_id: String,
+    pub secret: ClientSecret,
+    pub method: AuthMethod,
+}
+
+/// Parses the value of an `Authorization` header.
+///
+/// Returns `Ok(None)` for a scheme other than Basic (the client then has not
+/// authenticated by this method), and `invalid_request` for a Basic header
+/// that is malformed. RFC 6749 §2.3.1: the client id and secret are
+/// form-urlencoded *before* base64, so both are decoded again after the split
+/// on the first `:` — which is why ids and secrets containing `:` work.
+pub fn parse_basic(header: &[u8]) -> Result<Option<ClientCredentials>, OAuthError> {
+    let header = std::str::from_utf8(header)
+        .map_err(|_| OAuthError::invalid_request("malformed Authorization header"))?;
+    let (scheme, rest) = header.trim().split_once(' ').unwrap_or((header.trim(), ""));
+    // RFC 9110 §11.1: the auth-scheme is case-insensitive.
+    if !scheme.eq_ignore_ascii_case("Basic") {
+        return Ok(None);
+    }
+    let malformed = || OAuthError::invalid_request("malformed Basic authorization header");
+    let decoded = STANDARD.decode(rest.trim()).map_err(|_| malformed())?;
+    let colon = decoded
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or_else(malformed)?;
+    let client_id = form_decode(&decoded[..colon]).ok_or_else(malformed)?;
+    let secret = form_decode(&decoded[colon + 1..]).ok_or_else(malformed)?;
+    Ok(Some(ClientCredentials {
+        client_id,
+        secret: ClientSecret::new(secret),
+        method: AuthMethod::ClientSecretBasic,
+    }))
+}
+
+/// Decides which credentials authenticate this request.
+///
+/// RFC 6749 §2.3: "The client MUST NOT use more than one authentication method
+/// in each request." A `client_id` in the body beside a Basic header is
+/// tolerated when it names the same client (some libraries always send it),
+/// but a `client_secret` in the body beside one is two methods.
+pub fn resolve_credentials(
+    basic: Option<ClientCredentials>,
+    params: &FormParams,
+) -> Result<ClientCredentials, OAuthError> {
+    let body_id = params.single("client_id")?;
+    let body_secret = params.single("client_secret")?;
+    match (basic, body_id, body_secret) {
+        (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
+            "the client authenticated with both the Authorization header and client_secret in the body; use one method",
+        )),
+        (Some(basic), Some(id), None) if id != basic.client_id => Err(OAuthError::invalid_request(
+            "client_id in the body does not match the Authorization header",
+        )),
+        (Some(basic), _, None) => Ok(basic),
+        (None, Some(id), Some(secret)) => Ok(ClientCredentials {
+            client_id: id.to_owned(),
+            secret: ClientSecret::new(secret.to_owned()),
+            method: AuthMethod::ClientSecretPost,
+        }),
+        (None, None, Some(_)) => Err(OAuthError::invalid_request(
+            "client_secret was sent without client_id",
+        )),
+        (None, _, None) => Err(OAuthError::InvalidClient(
+            "client authentication is required: use HTTP Basic (client_secret_basic) or client_id and client_secret in the body (client_secret_post)",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(id_secret: &str) -> Vec<u8> {
+        format!("Basic {}", STANDARD.encode(id_secret)).into_bytes()
+    }
+
+    #[test]
+    fn basic_decodes_form_encoding_after_base64() {
+        let creds = parse_basic(&basic("svc%3Aorders%2Bv1:s%3Ae%25c+r%2Bet%C3%A9"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(creds.client_id, "svc:orders+v1");
+        assert_eq!(creds.secret.expose(), "s:e%c r+eté");
+    }
+
+    #[test]
+    fn basic_scheme_is_case_insensitive_and_other_schemes_are_not_basic() {
+        assert!(parse_basic(b"bAsIc YTpi").unwrap().is_some());
+        assert!(parse_basic(b"Bearer abc").unwrap().is_none());
+    }
+
+    #[test]
+    fn malformed_basic_is_invalid_request() {
+        for header in [
+            &b"Basic !!!"[..],
+            b"Basic YWJj",
+            b"Basic",
+            b"Basic JXp6OmI=",
+        ] {
+            let err = parse_basic(header).unwrap_err();
+            assert_eq!(err.code(), "invalid_request", "{header:?}");
+        }
+    }
+
+    #[test]
+    fn two_methods_are_refused() {
+        let params = FormParams::parse(b"client_id=a&client_secret=b").unwrap();
+        let creds = parse_basic(&basic("a:b")).unwrap();
+        let err = resolve_credentials(creds, &params).unwrap_err();
+        assert_eq!(err.code(), "invalid_request");
+    }
+
+    #[test]
+    fn no_credentials_is_invalid_client() {
+        let params = FormParams::parse(b"client_id=a").unwrap();
+        assert_eq!(
+            resolve_credentials(None, &params).unwrap_err().code(),
+            "invalid_client"
+        );
+    }
+}

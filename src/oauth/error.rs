@@ -1,0 +1,86 @@
+//! The one error type of the OAuth protocol layer.
+//!
+//! Each variant is an error code of RFC 6749 §5.2 (or of the RFC that adds it)
+//! and carries only a description that is safe to show to the caller: never a
+//! secret, never a token, never an internal error message. `http::error` maps
+//! a variant to its status and headers in one place.
+
+use std::borrow::Cow;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OAuthError {
+    /// `invalid_request` — RFC 6749 §5.2: "The request is missing a required
+    /// parameter, includes an unsupported parameter value (other than grant
+    /// type), repeats a parameter, includes multiple credentials, utilizes more
+    /// than one mechanism for authenticating the client, or is otherwise
+    /// malformed."
+    InvalidRequest(Cow<'static, str>),
+    /// `invalid_request` answered with 413: the body is larger than we read.
+    BodyTooLarge,
+    /// `invalid_client` — RFC 6749 §5.2: "Client authentication failed (e.g.,
+    /// unknown client, no client authentication included, or unsupported
+    /// authentication method)." The description never says which of those it
+    /// was, so that the answer does not reveal whether a client exists.
+    InvalidClient(&'static str),
+    /// `unauthorized_client` — RFC 6749 §5.2: "The authenticated client is not
+    /// authorized to use this authorization grant type."
+    UnauthorizedClient,
+    /// `unsupported_grant_type` — RFC 6749 §5.2: "The authorization grant type
+    /// is not supported by the authorization server."
+    UnsupportedGrantType,
+    /// `invalid_scope` — RFC 6749 §5.2: "The requested scope is invalid,
+    /// unknown, malformed, or exceeds the scope granted by the resource owner."
+    InvalidScope(Cow<'static, str>),
+    /// `invalid_target` — RFC 8707 §2: "The requested resource is invalid,
+    /// missing, unknown, or malformed."
+    InvalidTarget(Cow<'static, str>),
+    /// `temporarily_unavailable` (503 with `Retry-After`): the store cannot be
+    /// reached; the client should try again shortly.
+    TemporarilyUnavailable,
+    /// `server_error` (500): a fault on our side. The cause is logged where it
+    /// happens, never sent.
+    ServerError,
+}
+
+impl OAuthError {
+    pub fn invalid_request(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::InvalidRequest(description.into())
+    }
+
+    /// The `error` code of the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest(_) | Self::BodyTooLarge => "invalid_request",
+            Self::InvalidClient(_) => "invalid_client",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::InvalidScope(_) => "invalid_scope",
+            Self::InvalidTarget(_) => "invalid_target",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::ServerError => "server_error",
+        }
+    }
+
+    /// The human-readable `error_description`.
+    pub fn description(&self) -> &str {
+        match self {
+            Self::InvalidRequest(d) | Self::InvalidScope(d) | Self::InvalidTarget(d) => d,
+            Self::BodyTooLarge => "the request body is too large",
+            Self::InvalidClient(d) => d,
+            Self::UnauthorizedClient => "this client may not use the client_credentials grant",
+            Self::UnsupportedGrantType => "only the client_credentials grant is supported",
+            Self::TemporarilyUnavailable => {
+                "the server cannot reach its database; try again shortly"
+            }
+            Self::ServerError => "internal server error",
+        }
+    }
+}
+
+impl std::fmt::Display for OAuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code(), self.description())
+    }
+}
+
+impl std::error::Error for OAuthError {}

@@ -1,0 +1,13 @@
+//! The OAuth 2.0 protocol: parsing requests, authenticating clients, deciding
+//! grants, building tokens. It takes parsed input, a store and `now`, and
+//! returns a result or an `OAuthError`; it imports neither axum nor sqlx.
+
+pub mod client_auth;
+mod error;
+pub mod params;
+pub mod scope;
+mod service;
+pub mod token;
+
+pub use error::OAuthError;
+pub use service::TokenService;

@@ -1,0 +1,197 @@
+//! Building and running the server: `Application::build` opens the store,
+//! applies migrations, opens the signing keys and binds the listener;
+//! `run_until_stopped` serves until the shutdown future completes. Tests use
+//! the same two calls with a listener on port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::clock::unix_now;
+use crate::config::{Config, ConfigError, Database};
+use crate::crypto::{KeyEncryptionKey, SecretHasher};
+use crate::http::{AppState, router};
+use crate::keys::{KeyError, KeyRing};
+use crate::oauth::TokenService;
+use crate::store::{self, Store, StoreError};
+
+/// Name of the generated key-encryption key in the data folder.
+const KEK_FILE: &str = "key-encryption-key";
+
+#[derive(Debug)]
+pub enum StartupError {
+    Config(ConfigError),
+    Store(StoreError),
+    Keys(KeyError),
+    Io(String),
+}
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Config(e) => e.fmt(f),
+            Self::Store(e) => e.fmt(f),
+            Self::Keys(e) => e.fmt(f),
+            Self::Io(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+impl From<StoreError> for StartupError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<KeyError> for StartupError {
+    fn from(e: KeyError) -> Self {
+        Self::Keys(e)
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    issuer: String,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens everything the server needs and binds `config.listen`.
+    pub async fn build(config: &Config, migrate: bool) -> Result<Self, StartupError> {
+        let store = open_store(config, migrate).await?;
+        let kek = key_encryption_key(config)?;
+        let keys = KeyRing::open(store.as_ref(), &kek, config.signing_alg, unix_now()).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| StartupError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| StartupError::Io(e.to_string()))?;
+        let issuer = config
+            .issuer
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let hasher = argon2_hasher()?;
+        let tokens = TokenService::new(
+            store.clone(),
+            hasher,
+            Arc::new(keys),
+            issuer.clone(),
+            config.token_ttl,
+        );
+        let state = AppState {
+            tokens: Arc::new(tokens),
+            store,
+        };
+        Ok(Self {
+            listener,
+            address,
+            issuer,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The store the server uses, for tools and tests that manage clients.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.state.store.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting connections
+    /// and lets in-flight requests finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(address = %self.address, issuer = %self.issuer, store = self.state.store.backend(), "tokenmint listening");
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// Opens the configured store, applying migrations first when `migrate`.
+pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartupError> {
+    if let Database::Sqlite { .. } = config.database {
+        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+            StartupError::Io(format!(
+                "cannot create data folder {}: {e}",
+                config.data_dir.display()
+            ))
+        })?;
+    }
+    let store: Arc<dyn Store> = store::connect(&config.database).await?.into();
+    if migrate {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// The hasher every face uses: one argon2 computation per core at a time.
+pub fn argon2_hasher() -> Result<SecretHasher, StartupError> {
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    SecretHasher::new(cores).map_err(|e| StartupError::Io(e.to_string()))
+}
+
+/// The configured KEK, or for the embedded store one generated into (and
+/// afterwards read from) the data folder.
+fn key_encryption_key(config: &Config) -> Result<KeyEncryptionKey, StartupError> {
+    match &config.key_encryption_key {
+        Some(encoded) => KeyEncryptionKey::from_base64(encoded.expose()).map_err(|e| {
+            StartupError::Config(ConfigError(format!(
+                "invalid setting key_encryption_key (TOKENMINT_KEY_ENCRYPTION_KEY): {e}"
+            )))
+        }),
+        None => {
+            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+                StartupError::Io(format!(
+                    "cannot create data folder {}: {e}",
+                    config.data_dir.display()
+                ))
+            })?;
+            KeyEncryptionKey::load_or_create(&config.data_dir.join(KEK_FILE))
+                .map_err(StartupError::Io)
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` sends).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; draining in-flight requests");
+}
