@@ -192,13 +192,13 @@ pub fn validate_consistency(client: &Client) -> Result<(), FieldError> {
             format!("'{outside}' is not one of the client's scopes"),
         ));
     }
-    if let Some(default) = &client.default_audience {
-        if !client.audiences.contains(default) {
-            return Err(FieldError::new(
-                "default_audience",
-                "must be one of the client's audiences",
-            ));
-        }
+    if let Some(default) = &client.default_audience
+        && !client.audiences.contains(default)
+    {
+        return Err(FieldError::new(
+            "default_audience",
+            "must be one of the client's audiences",
+        ));
     }
     Ok(())
 }

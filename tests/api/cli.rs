@@ -1,0 +1,213 @@
+//! The `tokenmint client …` commands, run as the real binary against the
+//! same store as a running server.
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, both_stores, json};
+
+both_stores!(
+    cli_client_lifecycle,
+    cli_imports_a_secret_and_reports_usage_errors
+);
+
+const GRANT: &str = "grant_type=client_credentials";
+
+fn stdout_json(output: &std::process::Output, case: &str) -> Value {
+    assert!(
+        output.status.success(),
+        "{case}: exit {:?}, stderr: {}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{case}: stdout is JSON ({e})"))
+}
+
+async fn cli_client_lifecycle(app: TestApp) {
+    let created = stdout_json(
+        &app.cli(
+            &[
+                "client",
+                "create",
+                "svc:orders+v1",
+                "--scope",
+                "orders:read orders:write",
+                "--audience",
+                "https://orders.example",
+                "--json",
+            ],
+            None,
+        ),
+        "create",
+    );
+    assert_eq!(created["client_id"], "svc:orders+v1");
+    let secret = created["client_secret"]
+        .as_str()
+        .expect("create --json prints the secret")
+        .to_owned();
+    assert!(secret.len() >= 43, "at least 256 bits of base64url");
+    assert_eq!(created["default_audience"], "https://orders.example");
+
+    let response = app
+        .post_token(GRANT, Some(("svc:orders+v1", &secret)))
+        .await;
+    assert_eq!(
+        response.status(),
+        200,
+        "the CLI's client gets a token from the server"
+    );
+    assert_eq!(json(response).await["scope"], "orders:read orders:write");
+
+    let list = stdout_json(&app.cli(&["client", "list", "--json"], None), "list");
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "list");
+    let listed = list.to_string();
+    assert!(
+        !listed.contains("argon2") && !listed.contains(&secret),
+        "no hash or secret in list output"
+    );
+
+    let updated = stdout_json(
+        &app.cli(
+            &[
+                "client",
+                "update",
+                "svc:orders+v1",
+                "--scope",
+                "orders:read",
+                "--ttl",
+                "10m",
+                "--json",
+            ],
+            None,
+        ),
+        "update",
+    );
+    assert_eq!(updated["scopes"], serde_json::json!(["orders:read"]));
+    assert_eq!(
+        updated["default_scopes"],
+        serde_json::json!(["orders:read"]),
+        "defaults narrow with scopes"
+    );
+    assert_eq!(updated["token_ttl"], 600);
+    let body = json(
+        app.post_token(GRANT, Some(("svc:orders+v1", &secret)))
+            .await,
+    )
+    .await;
+    assert_eq!(body["expires_in"], 600, "the server sees the update");
+
+    let disabled = stdout_json(
+        &app.cli(&["client", "disable", "svc:orders+v1", "--json"], None),
+        "disable",
+    );
+    assert_eq!(disabled["enabled"], false);
+    assert_eq!(
+        app.post_token(GRANT, Some(("svc:orders+v1", &secret)))
+            .await
+            .status(),
+        401,
+        "disabled through the CLI"
+    );
+    stdout_json(
+        &app.cli(&["client", "enable", "svc:orders+v1", "--json"], None),
+        "enable",
+    );
+    assert_eq!(
+        app.post_token(GRANT, Some(("svc:orders+v1", &secret)))
+            .await
+            .status(),
+        200,
+        "enabled again"
+    );
+
+    let human = app.cli(&["client", "show", "svc:orders+v1"], None);
+    assert!(human.status.success(), "show");
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains("token_ttl:        600s"),
+        "human-readable show"
+    );
+
+    stdout_json(
+        &app.cli(&["client", "delete", "svc:orders+v1", "--json"], None),
+        "delete",
+    );
+    assert_eq!(
+        app.post_token(GRANT, Some(("svc:orders+v1", &secret)))
+            .await
+            .status(),
+        401,
+        "deleted through the CLI"
+    );
+    let missing = app.cli(&["client", "show", "svc:orders+v1"], None);
+    assert_eq!(
+        missing.status.code(),
+        Some(1),
+        "show of a deleted client fails"
+    );
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no such client 'svc:orders+v1'"));
+}
+
+async fn cli_imports_a_secret_and_reports_usage_errors(app: TestApp) {
+    let imported = "s3cr:t%+ wörd";
+    let created = stdout_json(
+        &app.cli(
+            &[
+                "client",
+                "create",
+                "legacy/svc",
+                "--scope",
+                "a",
+                "--secret-stdin",
+                "--json",
+            ],
+            Some(&format!("{imported}\n")),
+        ),
+        "create --secret-stdin",
+    );
+    assert_eq!(
+        created["client_secret"], imported,
+        "the imported secret is kept (without the newline)"
+    );
+    let response = app.post_token(GRANT, Some(("legacy/svc", imported))).await;
+    assert_eq!(response.status(), 200, "imported secret works over Basic");
+
+    let duplicate = app.cli(&["client", "create", "legacy/svc"], None);
+    assert_eq!(duplicate.status.code(), Some(1), "duplicate id");
+    assert!(String::from_utf8_lossy(&duplicate.stderr).contains("already exists"));
+
+    for (case, args) in [
+        ("id with a space", &["client", "create", "bad id"][..]),
+        (
+            "malformed scope",
+            &["client", "create", "x", "--scope", "a\"b"],
+        ),
+        (
+            "ttl out of range",
+            &["client", "create", "x", "--ttl", "999999"],
+        ),
+        (
+            "default scope not allowed",
+            &[
+                "client",
+                "create",
+                "x",
+                "--scope",
+                "a",
+                "--default-scope",
+                "b",
+            ],
+        ),
+        ("unknown flag", &["client", "create", "x", "--nope"]),
+        ("missing id", &["client", "show"]),
+    ] {
+        let output = app.cli(args, None);
+        assert_eq!(output.status.code(), Some(2), "{case}: usage error exits 2");
+        assert!(!output.stderr.is_empty(), "{case}: says why");
+    }
+    let list = stdout_json(&app.cli(&["client", "list", "--json"], None), "list");
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(1),
+        "failed creates left nothing behind"
+    );
+}

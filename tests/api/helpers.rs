@@ -1,0 +1,369 @@
+//! `TestApp`: the real server on 127.0.0.1:0 over a fresh store — a new
+//! SQLite file, or a new PostgreSQL database that is dropped afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Once};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+use sqlx::Connection as _;
+use tokenmint::admin::{ClientAdmin, NewClient};
+use tokenmint::clock::unix_now;
+use tokenmint::config::Config;
+use tokenmint::crypto::{ClientSecret, SecretHasher, random_token};
+use tokenmint::startup::{Application, argon2_hasher};
+use tokenmint::store::Store;
+use tokio::sync::oneshot;
+
+/// A fixed KEK for tests (every Postgres instance needs one).
+pub const TEST_KEK: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` once per store, as
+/// `<name>::sqlite` and `<name>::postgres`.
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Sqlite).await {
+                    super::$name(app).await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = crate::helpers::TestApp::spawn(crate::helpers::Backend::Postgres).await {
+                    super::$name(app).await;
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use both_stores;
+
+pub struct TestApp {
+    pub address: String,
+    pub issuer: String,
+    pub http: reqwest::Client,
+    pub store: Arc<dyn Store>,
+    pub hasher: SecretHasher,
+    /// Environment that points the CLI at this app's store.
+    pub env: Vec<(String, String)>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    _database: Option<TestDatabase>,
+    _dir: TempDir,
+}
+
+impl TestApp {
+    /// `None` (with a printed notice) when Postgres is wanted but unreachable
+    /// and `TOKENMINT_REQUIRE_POSTGRES` is not `1`.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(backend, &[]).await
+    }
+
+    pub async fn spawn_with(backend: Backend, extra_env: &[(&str, &str)]) -> Option<Self> {
+        init_test_logging();
+        let dir = TempDir::new();
+        let (database, mut env) = match backend {
+            Backend::Sqlite => (None, vec![]),
+            Backend::Postgres => {
+                let db = TestDatabase::create().await?;
+                let env = vec![
+                    ("DATABASE_URL".to_owned(), db.url.clone()),
+                    (
+                        "TOKENMINT_KEY_ENCRYPTION_KEY".to_owned(),
+                        TEST_KEK.to_owned(),
+                    ),
+                ];
+                (Some(db), env)
+            }
+        };
+        env.push((
+            "TOKENMINT_DATA_DIR".to_owned(),
+            dir.path().display().to_string(),
+        ));
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+
+        let mut server_env = env.clone();
+        server_env.push(("TOKENMINT_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
+        let config = Config::from_sources(None, server_env).expect("test config is valid");
+        let app = Application::build(&config, true)
+            .await
+            .expect("the application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let issuer = app.issuer().to_owned();
+        let store = app.store();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Some(Self {
+            address,
+            issuer,
+            http: reqwest::Client::new(),
+            store,
+            hasher: argon2_hasher().expect("hasher"),
+            env,
+            shutdown: Some(tx),
+            server: Some(server),
+            _database: database,
+            _dir: dir,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// Creates a client through the same operations the CLI uses.
+    pub async fn create_client(&self, new: NewClient) -> (String, String) {
+        self.create_client_with_secret(new, None).await
+    }
+
+    pub async fn create_client_with_secret(
+        &self,
+        new: NewClient,
+        secret: Option<&str>,
+    ) -> (String, String) {
+        let admin = ClientAdmin::new(self.store.as_ref(), &self.hasher);
+        let imported = secret.map(|s| ClientSecret::new(s.to_owned()));
+        let (client, secret) = admin
+            .create(new, imported, unix_now())
+            .await
+            .expect("client created");
+        (client.client_id, secret.expose().to_owned())
+    }
+
+    /// A client with scopes `a b c`, defaults `a`, audiences `https://api.example` and `billing`.
+    pub async fn standard_client(&self) -> (String, String) {
+        self.create_client(NewClient {
+            client_id: format!("svc-{}", random_token::<6>().unwrap()),
+            scopes: vec!["a b c".into()],
+            default_scopes: Some(vec!["a".into()]),
+            audiences: vec!["https://api.example".into(), "billing".into()],
+            ..NewClient::default()
+        })
+        .await
+    }
+
+    /// POSTs a raw form body to `/token`, with Basic credentials if given
+    /// (form-urlencoded before base64, RFC 6749 §2.3.1).
+    pub async fn post_token(&self, body: &str, basic: Option<(&str, &str)>) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some((id, secret)) = basic {
+            request = request.header("authorization", basic_header(id, secret));
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// The public JWK of `kid`, as stored (what the JWKS will publish).
+    pub async fn public_jwk(&self, kid: &str) -> jsonwebtoken::jwk::Jwk {
+        let keys = self.store.list_signing_keys().await.expect("keys listed");
+        let key = keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .expect("kid is in the store");
+        serde_json::from_str(&key.public_jwk).expect("public jwk parses")
+    }
+
+    /// Runs the `tokenmint` binary against this app's store.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_binary(args, &self.env, stdin)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+pub fn basic_header(id: &str, secret: &str) -> String {
+    let encode = |s: &str| utf8_percent_encode(s, NON_ALPHANUMERIC).to_string();
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", encode(id), encode(secret)))
+    )
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                utf8_percent_encode(k, NON_ALPHANUMERIC),
+                utf8_percent_encode(v, NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub async fn json(response: reqwest::Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
+
+/// Runs the binary with only the given tokenmint settings: whatever the
+/// developer's shell exports is removed first.
+pub fn run_binary(args: &[&str], env: &[(String, String)], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tokenmint"));
+    command.args(args);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TOKENMINT_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    command.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("the tokenmint binary starts");
+    if let Some(input) = stdin {
+        use std::io::Write as _;
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(input.as_bytes()).expect("stdin written");
+    }
+    child
+        .wait_with_output()
+        .expect("the tokenmint binary finishes")
+}
+
+fn init_test_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tokenmint::telemetry::init("debug", tokenmint::config::LogFormat::Text);
+        }
+    });
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        let path =
+            std::env::temp_dir().join(format!("tokenmint-test-{}", random_token::<9>().unwrap()));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh PostgreSQL database, dropped (with its connections) afterwards.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Option<Self> {
+        let admin_url = std::env::var("TOKENMINT_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let required = std::env::var("TOKENMINT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+        let mut admin = match sqlx::PgConnection::connect(&admin_url).await {
+            Ok(conn) => conn,
+            Err(e) if !required => {
+                eprintln!(
+                    "notice: skipping a Postgres test, no server at TOKENMINT_TEST_DATABASE_URL ({e})"
+                );
+                return None;
+            }
+            Err(e) => {
+                panic!("Postgres is required (TOKENMINT_REQUIRE_POSTGRES=1) but unreachable: {e}")
+            }
+        };
+        let name = format!(
+            "tokenmint_test_{}",
+            random_token::<8>()
+                .unwrap()
+                .to_lowercase()
+                .replace(['-', '_'], "x")
+        );
+        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
+            .execute(&mut admin)
+            .await
+            .expect("test database created");
+        let url = with_database(&admin_url, &name);
+        Some(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime; a fresh one on its own thread
+        // can block on the DROP without stalling it.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut admin = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await
+                    .ok()
+            })
+        })
+        .join();
+    }
+}
+
+/// `postgres://u@h:5432/postgres?x=y` with its database replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let prefix_end = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[prefix_end..].find('/') {
+        Some(slash) => &base[..prefix_end + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}

@@ -1,0 +1,9 @@
+//! One integration-test binary: every test starts the real server on
+//! 127.0.0.1:0 and speaks HTTP to it, once over an embedded SQLite file and
+//! once over a fresh PostgreSQL database.
+
+mod helpers;
+
+mod cli;
+mod logs;
+mod token;
