@@ -56,12 +56,68 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
     pub hasher: SecretHasher,
-    /// Environment that points the CLI at this app's store.
+    /// Environment that points the CLI (or another instance) at this app's store.
     pub env: Vec<(String, String)>,
-    shutdown: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Instance,
     _database: Option<TestDatabase>,
     _dir: TempDir,
+}
+
+/// One running server process-in-a-task; stopped when dropped.
+pub struct Instance {
+    pub address: String,
+    pub issuer: String,
+    pub store: Arc<dyn Store>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Instance {
+    /// Builds and starts an `Application` from settings given as environment.
+    pub async fn start(env: &[(String, String)]) -> Self {
+        let mut env = env.to_vec();
+        env.push(("TOKENMINT_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
+        let config = Config::from_sources(None, env).expect("test config is valid");
+        let app = Application::build(&config, true)
+            .await
+            .expect("the application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let issuer = app.issuer().to_owned();
+        let store = app.store();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async move {
+            let _ = rx.await;
+        }));
+        Self {
+            address,
+            issuer,
+            store,
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Graceful stop: in-flight requests finish, then the task ends.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let result = server.await.expect("server task joins");
+            result.expect("server stopped cleanly");
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
 }
 
 impl TestApp {
@@ -98,31 +154,29 @@ impl TestApp {
                 .map(|(k, v)| (k.to_string(), v.to_string())),
         );
 
-        let mut server_env = env.clone();
-        server_env.push(("TOKENMINT_LISTEN".to_owned(), "127.0.0.1:0".to_owned()));
-        let config = Config::from_sources(None, server_env).expect("test config is valid");
-        let app = Application::build(&config, true)
-            .await
-            .expect("the application builds");
-        let address = format!("http://127.0.0.1:{}", app.port());
-        let issuer = app.issuer().to_owned();
-        let store = app.store();
-        let (tx, rx) = oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async move {
-            let _ = rx.await;
-        }));
+        let server = Instance::start(&env).await;
         Some(Self {
-            address,
-            issuer,
+            address: server.address.clone(),
+            issuer: server.issuer.clone(),
             http: reqwest::Client::new(),
-            store,
+            store: server.store.clone(),
             hasher: argon2_hasher().expect("hasher"),
             env,
-            shutdown: Some(tx),
-            server: Some(server),
+            server,
             _database: database,
             _dir: dir,
         })
+    }
+
+    /// Stops the server and starts a new one on the same store and data
+    /// folder, as an operator's restart would.
+    pub async fn restart(&mut self) {
+        let fresh = Instance::start(&self.env).await;
+        let old = std::mem::replace(&mut self.server, fresh);
+        old.stop().await;
+        self.address = self.server.address.clone();
+        self.issuer = self.server.issuer.clone();
+        self.store = self.server.store.clone();
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -187,17 +241,6 @@ impl TestApp {
     /// Runs the `tokenmint` binary against this app's store.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         run_binary(args, &self.env, stdin)
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(server) = self.server.take() {
-            server.abort();
-        }
     }
 }
 

@@ -5,5 +5,6 @@
 mod helpers;
 
 mod cli;
+mod keys;
 mod logs;
 mod token;

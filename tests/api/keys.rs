@@ -1,0 +1,75 @@
+//! Signing keys: the algorithm is a setting, and keys survive restarts.
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde_json::Value;
+
+use crate::helpers::{Backend, TestApp, both_stores, json};
+
+both_stores!(restart_keeps_clients_and_the_signing_key);
+
+const GRANT: &str = "grant_type=client_credentials";
+
+async fn token_of(app: &TestApp, id: &str, secret: &str) -> String {
+    let response = app.post_token(GRANT, Some((id, secret))).await;
+    assert_eq!(response.status(), 200);
+    json(response).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn verify_with_stored_key(app: &TestApp, token: &str, alg: Algorithm) -> Value {
+    let header = decode_header(token).unwrap();
+    assert_eq!(header.alg, alg);
+    assert_eq!(header.typ.as_deref(), Some("at+jwt"));
+    let key = DecodingKey::from_jwk(&app.public_jwk(&header.kid.unwrap()).await).unwrap();
+    let mut validation = Validation::new(alg);
+    validation.validate_aud = false;
+    decode::<Value>(token, &key, &validation)
+        .expect("verifies")
+        .claims
+}
+
+async fn restart_keeps_clients_and_the_signing_key(mut app: TestApp) {
+    let (id, secret) = app.standard_client().await;
+    let before = token_of(&app, &id, &secret).await;
+    app.restart().await;
+    let after = token_of(&app, &id, &secret).await;
+    assert_eq!(
+        decode_header(&before).unwrap().kid,
+        decode_header(&after).unwrap().kid,
+        "the same key signs after a restart"
+    );
+    verify_with_stored_key(&app, &before, Algorithm::ES256).await;
+    let keys = app.store.list_signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1, "no new key on restart");
+}
+
+async fn algorithms_by_setting(backend: Backend) {
+    for (setting, alg) in [
+        ("EdDSA", Algorithm::EdDSA),
+        ("RS256", Algorithm::RS256),
+        ("ES256", Algorithm::ES256),
+    ] {
+        let Some(app) = TestApp::spawn_with(backend, &[("TOKENMINT_SIGNING_ALG", setting)]).await
+        else {
+            return;
+        };
+        let (id, secret) = app.standard_client().await;
+        let token = token_of(&app, &id, &secret).await;
+        let claims = verify_with_stored_key(&app, &token, alg).await;
+        assert_eq!(claims["client_id"], id.as_str(), "{setting}");
+        let stored = app.store.list_signing_keys().await.unwrap();
+        assert_eq!(stored[0].alg, setting, "{setting}: the key in the store");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn algorithms_by_setting_sqlite() {
+    algorithms_by_setting(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn algorithms_by_setting_postgres() {
+    algorithms_by_setting(Backend::Postgres).await;
+}
