@@ -11,8 +11,9 @@ use crate::clients::{
 };
 use crate::clock::rfc3339;
 use crate::crypto::{ClientSecret, CryptoError, SecretHasher};
+use crate::keys::KeyStatus;
 use crate::oauth::scope::Scope;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredKey};
 
 /// The longest secret `--secret-stdin` accepts: argon2 hashes any length, but
 /// an unbounded input is unbounded work.
@@ -87,6 +88,29 @@ impl From<&Client> for ClientView {
             enabled: c.enabled,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+/// A signing key as shown to operators: public facts only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    /// `pending`, `active`, `retired` (still published) or `expired`.
+    pub status: String,
+    pub created_at: String,
+    pub activates_at: String,
+}
+
+impl KeyView {
+    pub fn new(key: &StoredKey, status: KeyStatus) -> Self {
+        Self {
+            kid: key.kid.clone(),
+            alg: key.alg.clone(),
+            status: status.as_str().to_owned(),
+            created_at: rfc3339(key.created_at),
+            activates_at: rfc3339(key.activates_at),
         }
     }
 }

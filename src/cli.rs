@@ -12,12 +12,13 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::admin::{
-    AdminError, ClientAdmin, ClientChanges, ClientView, MAX_IMPORTED_SECRET_LEN, NewClient,
+    AdminError, ClientAdmin, ClientChanges, ClientView, KeyView, MAX_IMPORTED_SECRET_LEN, NewClient,
 };
 use crate::clock::unix_now;
 use crate::config::Config;
 use crate::crypto::ClientSecret;
-use crate::startup::{Application, argon2_hasher, open_store, shutdown_signal};
+use crate::keys::KeyStatus;
+use crate::startup::{Application, argon2_hasher, open_key_ring, open_store, shutdown_signal};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,6 +50,23 @@ pub enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// List signing keys and their status (pending, active, retired, expired).
+    List,
+    /// Create the next signing key. It is published in the JWKS at once and
+    /// starts signing once the JWKS cache lifetime has passed, so that no
+    /// resource server meets an unknown kid.
+    Rotate {
+        /// Start signing with the new key at once (for a compromised key).
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,6 +177,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve { no_migrate } => serve(&config, !no_migrate).await,
         Command::Migrate => migrate(&config, cli.json).await,
         Command::Client(command) => client(&config, command, cli.json).await,
+        Command::Key(command) => key(&config, command, cli.json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -305,6 +324,55 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
         }
         ClientCommand::Disable { id } => set_enabled(&admin, &id, false, now, json).await?,
         ClientCommand::Enable { id } => set_enabled(&admin, &id, true, now, json).await?,
+    }
+    Ok(())
+}
+
+async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Failure> {
+    let failed = |e: &dyn std::fmt::Display| Failure::Other(e.to_string());
+    let store = open_store(config, true).await.map_err(|e| failed(&e))?;
+    let ring = open_key_ring(config, store).await.map_err(|e| failed(&e))?;
+    let now = unix_now();
+    match command {
+        KeyCommand::List => {
+            let views: Vec<KeyView> = ring
+                .list(now)
+                .await
+                .map_err(|e| failed(&e))?
+                .iter()
+                .map(|(key, status)| KeyView::new(key, *status))
+                .collect();
+            print(json, &views, || {
+                views
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{}\t{}\t{}\tactivates {}",
+                            v.kid, v.alg, v.status, v.activates_at
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        KeyCommand::Rotate { now: immediately } => {
+            let key = ring
+                .rotate(now, immediately)
+                .await
+                .map_err(|e| failed(&e))?;
+            let status = if immediately {
+                KeyStatus::Active
+            } else {
+                KeyStatus::Pending
+            };
+            let view = KeyView::new(&key, status);
+            print(json, &view, || {
+                format!(
+                    "created key {} ({}); published now, signing from {}",
+                    view.kid, view.alg, view.activates_at
+                )
+            });
+        }
     }
     Ok(())
 }

@@ -27,6 +27,8 @@ const SETTINGS: &[(&str, &str)] = &[
     ("log_format", "TOKENMINT_LOG_FORMAT"),
     ("db_max_connections", "TOKENMINT_DB_MAX_CONNECTIONS"),
     ("db_acquire_timeout", "TOKENMINT_DB_ACQUIRE_TIMEOUT"),
+    ("jwks_max_age", "TOKENMINT_JWKS_MAX_AGE"),
+    ("key_rotation_interval", "TOKENMINT_KEY_ROTATION_INTERVAL"),
 ];
 
 #[derive(Debug)]
@@ -43,6 +45,11 @@ pub struct Config {
     pub signing_alg: Algorithm,
     pub log: String,
     pub log_format: LogFormat,
+    /// Seconds resource servers may cache the JWKS; also how long a rotated
+    /// key waits before it signs.
+    pub jwks_max_age: u32,
+    /// Rotate the signing key when it is this many seconds old; `None`: never.
+    pub key_rotation_interval: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -211,6 +218,23 @@ impl RawSettings {
                 .require("db_acquire_timeout", |v| positive(v, 600))?
                 .into(),
         };
+        let jwks_max_age = self.require("jwks_max_age", |v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|s| *s <= MAX_TOKEN_TTL)
+                .ok_or_else(|| format!("expected seconds from 0 to {MAX_TOKEN_TTL}, got '{v}'"))
+        })?;
+        let key_rotation_interval = self.require("key_rotation_interval", |v| match v {
+            "off" | "0" => Ok(None),
+            _ => parse_duration(v)
+                .filter(|s| *s >= MIN_ROTATION_INTERVAL)
+                .map(Some)
+                .ok_or_else(|| {
+                    format!(
+                        "expected 'off' or a duration of at least one hour such as 90d, got '{v}'"
+                    )
+                }),
+        })?;
         let key_encryption_key = self.get("key_encryption_key").map(Secret::new);
         if let Some(kek) = &key_encryption_key {
             crate::crypto::KeyEncryptionKey::from_base64(kek.expose()).map_err(|e| {
@@ -266,8 +290,21 @@ impl RawSettings {
             signing_alg,
             log,
             log_format,
+            jwks_max_age,
+            key_rotation_interval,
         })
     }
+}
+
+/// Automatic rotation more often than hourly would churn the JWKS faster than
+/// resource servers refresh it.
+const MIN_ROTATION_INTERVAL: u64 = 3600;
+
+/// Seconds, or a duration such as `90d` or `12h`.
+fn parse_duration(v: &str) -> Option<u64> {
+    v.parse::<u64>()
+        .ok()
+        .or_else(|| humantime::parse_duration(v).ok().map(|d| d.as_secs()))
 }
 
 fn invalid(key: &str, reason: &str) -> ConfigError {

@@ -1,17 +1,87 @@
-//! The signing-key ring: which key signs tokens now.
+//! The signing-key ring: which key signs now, which keys the JWKS publishes,
+//! and verification of our own tokens (for introspection and revocation).
 //!
-//! Keys live in the store (so every instance shares them), private parts
-//! sealed under the key-encryption key. At startup the newest active key of
-//! the configured algorithm is opened; if there is none, one is generated and
-//! stored. Every key is parsed once and kept ready to sign.
+//! Keys live in the store, so every instance shares them, private parts
+//! sealed under the key-encryption key. A key's status is derived from the
+//! activation times alone — nothing about a key is ever updated, so
+//! instances cannot race on it:
+//!
+//! - *pending*: `activates_at` is in the future. Published in the JWKS at once,
+//!   so resource servers learn its `kid` before any token carries it.
+//! - *active*: the newest key whose `activates_at` has passed. It signs.
+//! - *retired*: a newer key has activated. Still published until every token
+//!   it can have signed has expired (`MAX_TOKEN_TTL` after its successor
+//!   activated).
+//! - *expired*: no longer published; kept for the record.
+//!
+//! Rotation creates a pending key that activates after the JWKS cache
+//! lifetime (or at once with `--now`). Each instance re-reads the keys every
+//! `REFRESH_INTERVAL`, so a rotation made anywhere reaches every instance.
 
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::clients::MAX_TOKEN_TTL;
 use crate::crypto::{Algorithm, KeyEncryptionKey, SigningKey};
 use crate::store::{Store, StoreError, StoredKey};
 
-pub struct KeyRing {
-    current: RwLock<Arc<SigningKey>>,
+/// How often each instance re-reads the keys from the store.
+pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long past `MAX_TOKEN_TTL` a retired key stays published: an instance
+/// may sign with the old key for up to one refresh interval after its
+/// successor activates, and clocks drift.
+const PUBLISH_MARGIN: i64 = 60;
+
+/// The longest token we verify, as a bound on work per request.
+const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyStatus {
+    Pending,
+    Active,
+    Retired,
+    Expired,
+}
+
+impl KeyStatus {
+    pub fn is_published(self) -> bool {
+        !matches!(self, Self::Expired)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Retired => "retired",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// The status of each key at `now`; `keys` must be ordered by
+/// `(activates_at, kid)`, as the store returns them.
+pub fn key_statuses(keys: &[StoredKey], now: i64) -> Vec<KeyStatus> {
+    let active = keys.iter().rposition(|k| k.activates_at <= now);
+    keys.iter()
+        .enumerate()
+        .map(|(i, key)| match active {
+            _ if key.activates_at > now => KeyStatus::Pending,
+            Some(a) if a == i => KeyStatus::Active,
+            // Retired since its successor activated (the successor exists and
+            // has activated, since `a` is after `i`).
+            _ if keys[i + 1].activates_at + i64::from(MAX_TOKEN_TTL) + PUBLISH_MARGIN > now => {
+                KeyStatus::Retired
+            }
+            _ => KeyStatus::Expired,
+        })
+        .collect()
 }
 
 #[derive(Debug)]
@@ -43,36 +113,70 @@ impl From<crate::crypto::CryptoError> for KeyError {
     }
 }
 
+#[derive(Debug, Clone)]
+pub struct KeySettings {
+    /// Algorithm of keys this instance creates.
+    pub alg: Algorithm,
+    /// `Cache-Control: max-age` of the JWKS, and so the delay before a
+    /// rotated key starts signing.
+    pub jwks_max_age: u32,
+    /// Rotate automatically when the newest key is this old (seconds).
+    pub rotate_after: Option<u64>,
+}
+
+/// A public key able to verify our tokens.
+struct Verifier {
+    alg: jsonwebtoken::Algorithm,
+    key: jsonwebtoken::DecodingKey,
+}
+
+/// One consistent view of the keys, swapped whole on change.
+struct KeySet {
+    /// `(kid, status)` of every key: when it changes, the set is rebuilt.
+    fingerprint: Vec<(String, KeyStatus)>,
+    signer: Arc<SigningKey>,
+    verifiers: HashMap<String, Verifier>,
+    /// `{"keys": [...]}`, serialised once per change.
+    jwks: Arc<str>,
+}
+
+pub struct KeyRing {
+    store: Arc<dyn Store>,
+    kek: KeyEncryptionKey,
+    settings: KeySettings,
+    current: RwLock<Arc<KeySet>>,
+}
+
 impl KeyRing {
-    /// Opens the current signing key, creating the first one if needed.
+    /// Loads the keys, creating one that activates now when there is no
+    /// active key of the configured algorithm.
     pub async fn open(
-        store: &dyn Store,
-        kek: &KeyEncryptionKey,
-        alg: Algorithm,
+        store: Arc<dyn Store>,
+        kek: KeyEncryptionKey,
+        settings: KeySettings,
         now: i64,
     ) -> Result<Self, KeyError> {
-        let stored = store.list_signing_keys().await?;
-        // Ties (two instances creating the first key at once) are broken by
-        // kid, so that every instance picks the same key.
-        let newest = stored
+        let mut stored = store.list_signing_keys().await?;
+        let statuses = key_statuses(&stored, now);
+        let active = stored
             .iter()
-            .filter(|k| k.alg == alg.as_str() && k.activates_at <= now && k.retired_at.is_none())
-            .max_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)));
-        let key = match newest {
-            Some(stored) => open_stored(kek, stored)?,
-            None => {
-                let key = create(store, kek, alg, now).await?;
-                tracing::info!(kid = key.kid(), alg = %alg, "created a signing key");
-                key
-            }
-        };
+            .zip(&statuses)
+            .find(|(_, s)| **s == KeyStatus::Active);
+        if active.is_none_or(|(k, _)| k.alg != settings.alg.as_str()) {
+            let key = create(store.as_ref(), &kek, settings.alg, now, now).await?;
+            tracing::info!(kid = key.kid, alg = %settings.alg, "created a signing key");
+            stored = store.list_signing_keys().await?;
+        }
+        let set = build(&kek, &stored, now, None)?;
         Ok(Self {
-            current: RwLock::new(Arc::new(key)),
+            store,
+            kek,
+            settings,
+            current: RwLock::new(Arc::new(set)),
         })
     }
 
-    /// The key that signs new tokens.
-    pub fn current(&self) -> Arc<SigningKey> {
+    fn snapshot(&self) -> Arc<KeySet> {
         // A poisoned lock only means a writer panicked mid-swap of an Arc,
         // which cannot leave it half-written: keep serving.
         self.current
@@ -80,11 +184,183 @@ impl KeyRing {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
     }
+
+    /// The key that signs new tokens.
+    pub fn signer(&self) -> Arc<SigningKey> {
+        self.snapshot().signer.clone()
+    }
+
+    /// The JWKS document (RFC 7517 §5): every published public key.
+    pub fn jwks(&self) -> Arc<str> {
+        self.snapshot().jwks.clone()
+    }
+
+    pub fn jwks_max_age(&self) -> u32 {
+        self.settings.jwks_max_age
+    }
+
+    /// Re-reads the keys; rotates first when automatic rotation is due.
+    pub async fn refresh(&self, now: i64) -> Result<(), KeyError> {
+        let mut stored = self.store.list_signing_keys().await?;
+        if let Some(max_age) = self.settings.rotate_after {
+            let newest = stored
+                .iter()
+                .map(|k| k.created_at)
+                .max()
+                .unwrap_or(i64::MIN);
+            if now.saturating_sub(newest) >= i64::try_from(max_age).unwrap_or(i64::MAX) {
+                let key = self.rotate(now, false).await?;
+                tracing::info!(
+                    kid = key.kid,
+                    "rotated the signing key automatically (key age)"
+                );
+                stored = self.store.list_signing_keys().await?;
+            }
+        }
+        let fingerprint = fingerprint(&stored, now);
+        let current = self.snapshot();
+        if fingerprint != current.fingerprint {
+            let set = build(&self.kek, &stored, now, Some(&current.signer))?;
+            if set.signer.kid() != current.signer.kid() {
+                tracing::info!(kid = set.signer.kid(), "now signing with a new key");
+            }
+            *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(set);
+        }
+        Ok(())
+    }
+
+    /// Creates the next key: published at once, signing after the JWKS cache
+    /// lifetime so that no resource server meets an unknown `kid` — or at
+    /// once with `immediately` (a compromised key).
+    pub async fn rotate(&self, now: i64, immediately: bool) -> Result<StoredKey, KeyError> {
+        let activates_at = if immediately {
+            now
+        } else {
+            now + i64::from(self.settings.jwks_max_age)
+        };
+        create(
+            self.store.as_ref(),
+            &self.kek,
+            self.settings.alg,
+            now,
+            activates_at,
+        )
+        .await
+    }
+
+    /// Every stored key with its status, oldest first.
+    pub async fn list(&self, now: i64) -> Result<Vec<(StoredKey, KeyStatus)>, KeyError> {
+        let stored = self.store.list_signing_keys().await?;
+        let statuses = key_statuses(&stored, now);
+        Ok(stored.into_iter().zip(statuses).collect())
+    }
+
+    /// Verifies one of our access tokens: a published `kid`, the algorithm of
+    /// that key (never the one the header claims), the signature, the `typ`
+    /// (RFC 9068 §4) and the issuer. Expiry is the caller's check, against
+    /// its own `now`. `None` for anything else.
+    pub fn verify<T: DeserializeOwned>(&self, token: &str, issuer: &str) -> Option<T> {
+        if token.len() > MAX_TOKEN_LEN {
+            return None;
+        }
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        // RFC 9068 §4: "Resource servers MUST verify that the typ header
+        // value is at+jwt or application/at+jwt and reject tokens carrying
+        // any other type value."
+        let typ = header.typ.as_deref()?;
+        if !typ.eq_ignore_ascii_case("at+jwt") && !typ.eq_ignore_ascii_case("application/at+jwt") {
+            return None;
+        }
+        let set = self.snapshot();
+        let verifier = set.verifiers.get(header.kid.as_deref()?)?;
+        if header.alg != verifier.alg {
+            return None;
+        }
+        let mut validation = jsonwebtoken::Validation::new(verifier.alg);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode::<T>(token, &verifier.key, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}
+
+fn fingerprint(stored: &[StoredKey], now: i64) -> Vec<(String, KeyStatus)> {
+    stored
+        .iter()
+        .map(|k| k.kid.clone())
+        .zip(key_statuses(stored, now))
+        .collect()
+}
+
+/// Builds the view for `now`, reusing `previous` as the signer when it is
+/// still the active key (so a refresh does not decrypt and parse it again).
+fn build(
+    kek: &KeyEncryptionKey,
+    stored: &[StoredKey],
+    now: i64,
+    previous: Option<&Arc<SigningKey>>,
+) -> Result<KeySet, KeyError> {
+    let statuses = key_statuses(stored, now);
+    let active = stored
+        .iter()
+        .zip(&statuses)
+        .find(|(_, s)| **s == KeyStatus::Active)
+        .map(|(k, _)| k)
+        .ok_or_else(|| KeyError::Crypto("no active signing key".to_owned()))?;
+    let signer = match previous {
+        Some(key) if key.kid() == active.kid => key.clone(),
+        _ => Arc::new(open_stored(kek, active)?),
+    };
+    let mut verifiers = HashMap::new();
+    let mut published: Vec<(KeyStatus, Value)> = Vec::new();
+    for (key, status) in stored
+        .iter()
+        .zip(&statuses)
+        .filter(|(_, s)| s.is_published())
+    {
+        let jwk: Value = serde_json::from_str(&key.public_jwk)
+            .map_err(|_| KeyError::Crypto(format!("key {}: public JWK does not parse", key.kid)))?;
+        let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone())
+            .map_err(|_| KeyError::Crypto(format!("key {}: unsupported JWK", key.kid)))?;
+        let decoding = jsonwebtoken::DecodingKey::from_jwk(&parsed)
+            .map_err(|_| KeyError::Crypto(format!("key {}: unusable public key", key.kid)))?;
+        let alg: Algorithm = key.alg.parse().map_err(KeyError::Crypto)?;
+        verifiers.insert(
+            key.kid.clone(),
+            Verifier {
+                alg: jose_alg(alg),
+                key: decoding,
+            },
+        );
+        published.push((*status, jwk));
+    }
+    // The active key first: some clients try keys in order.
+    published.sort_by_key(|(status, _)| *status != KeyStatus::Active);
+    let keys: Vec<Value> = published.into_iter().map(|(_, jwk)| jwk).collect();
+    let jwks = serde_json::json!({ "keys": keys }).to_string();
+    Ok(KeySet {
+        fingerprint: fingerprint(stored, now),
+        signer,
+        verifiers,
+        jwks: jwks.into(),
+    })
+}
+
+fn jose_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
+    match alg {
+        Algorithm::ES256 => jsonwebtoken::Algorithm::ES256,
+        Algorithm::EdDSA => jsonwebtoken::Algorithm::EdDSA,
+        Algorithm::RS256 => jsonwebtoken::Algorithm::RS256,
+    }
 }
 
 /// Decrypts and parses a stored key, checking that it is the key its row
 /// claims (the kid is the key's own thumbprint).
-pub fn open_stored(kek: &KeyEncryptionKey, stored: &StoredKey) -> Result<SigningKey, KeyError> {
+fn open_stored(kek: &KeyEncryptionKey, stored: &StoredKey) -> Result<SigningKey, KeyError> {
     let alg: Algorithm = stored.alg.parse().map_err(KeyError::Crypto)?;
     let der = kek.open(&stored.kid, &stored.sealed_private_key)?;
     let key = SigningKey::from_pkcs8(alg, &der)?;
@@ -98,12 +374,13 @@ pub fn open_stored(kek: &KeyEncryptionKey, stored: &StoredKey) -> Result<Signing
 }
 
 /// Generates a key and stores it, sealed.
-pub async fn create(
+async fn create(
     store: &dyn Store,
     kek: &KeyEncryptionKey,
     alg: Algorithm,
     now: i64,
-) -> Result<SigningKey, KeyError> {
+    activates_at: i64,
+) -> Result<StoredKey, KeyError> {
     let (key, der) = SigningKey::generate(alg)?;
     let stored = StoredKey {
         kid: key.kid().to_owned(),
@@ -111,9 +388,36 @@ pub async fn create(
         sealed_private_key: kek.seal(key.kid(), &der.0)?,
         public_jwk: key.public_jwk().to_string(),
         created_at: now,
-        activates_at: now,
-        retired_at: None,
+        activates_at,
     };
     store.insert_signing_key(&stored).await?;
-    Ok(key)
+    Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(kid: &str, activates_at: i64) -> StoredKey {
+        StoredKey {
+            kid: kid.into(),
+            alg: "ES256".into(),
+            sealed_private_key: vec![],
+            public_jwk: String::new(),
+            created_at: 0,
+            activates_at,
+        }
+    }
+
+    #[test]
+    fn statuses_follow_activation_times() {
+        let day = i64::from(MAX_TOKEN_TTL) + PUBLISH_MARGIN;
+        let keys = [key("a", 0), key("b", 100), key("c", 200)];
+        use KeyStatus::*;
+        assert_eq!(key_statuses(&keys, 50), [Active, Pending, Pending]);
+        assert_eq!(key_statuses(&keys, 150), [Retired, Active, Pending]);
+        assert_eq!(key_statuses(&keys, 250), [Retired, Retired, Active]);
+        assert_eq!(key_statuses(&keys, 100 + day), [Expired, Retired, Active]);
+        assert_eq!(key_statuses(&keys, 200 + day), [Expired, Expired, Active]);
+    }
 }

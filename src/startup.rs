@@ -13,7 +13,7 @@ use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher};
 use crate::http::{AppState, router};
-use crate::keys::{KeyError, KeyRing};
+use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::oauth::TokenService;
 use crate::store::{self, Store, StoreError};
 
@@ -64,8 +64,7 @@ impl Application {
     /// Opens everything the server needs and binds `config.listen`.
     pub async fn build(config: &Config, migrate: bool) -> Result<Self, StartupError> {
         let store = open_store(config, migrate).await?;
-        let kek = key_encryption_key(config)?;
-        let keys = KeyRing::open(store.as_ref(), &kek, config.signing_alg, unix_now()).await?;
+        let keys = Arc::new(open_key_ring(config, store.clone()).await?);
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartupError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
@@ -80,13 +79,14 @@ impl Application {
         let tokens = TokenService::new(
             store.clone(),
             hasher,
-            Arc::new(keys),
+            keys.clone(),
             issuer.clone(),
             config.token_ttl,
         );
         let state = AppState {
             tokens: Arc::new(tokens),
             store,
+            keys,
         };
         Ok(Self {
             listener,
@@ -120,21 +120,55 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, issuer = %self.issuer, store = self.state.store.backend(), "tokenmint listening");
-        axum::serve(self.listener, router(self.state))
+        let maintenance = tokio::spawn(maintain(self.state.keys.clone(), self.state.store.clone()));
+        let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        maintenance.abort();
+        served
     }
+}
+
+/// Background upkeep while serving: re-read the signing keys every
+/// `REFRESH_INTERVAL` (rotations made by any instance or the CLI, pending keys
+/// that activate), and prune expired revocations once a minute.
+async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>) {
+    const PRUNE_EVERY: u32 = 60;
+    let mut ticker = tokio::time::interval(REFRESH_INTERVAL);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    for tick in 0u32.. {
+        ticker.tick().await;
+        if let Err(e) = keys.refresh(unix_now()).await {
+            tracing::warn!(error = %e, "could not refresh the signing keys");
+        }
+        if tick % PRUNE_EVERY == 0 {
+            match store.prune_revoked_tokens(unix_now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(pruned = n, "pruned expired revocations"),
+                Err(e) => tracing::warn!(error = %e, "could not prune revocations"),
+            }
+        }
+    }
+}
+
+/// The key ring over `store`, with this configuration's key settings.
+pub async fn open_key_ring(
+    config: &Config,
+    store: Arc<dyn Store>,
+) -> Result<KeyRing, StartupError> {
+    let settings = KeySettings {
+        alg: config.signing_alg,
+        jwks_max_age: config.jwks_max_age,
+        rotate_after: config.key_rotation_interval,
+    };
+    let kek = key_encryption_key(config)?;
+    Ok(KeyRing::open(store, kek, settings, unix_now()).await?)
 }
 
 /// Opens the configured store, applying migrations first when `migrate`.
 pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>, StartupError> {
     if let Database::Sqlite { .. } = config.database {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-            StartupError::Io(format!(
-                "cannot create data folder {}: {e}",
-                config.data_dir.display()
-            ))
-        })?;
+        create_data_dir(config)?;
     }
     let store: Arc<dyn Store> = store::connect(&config.database).await?.into();
     if migrate {
@@ -159,16 +193,20 @@ fn key_encryption_key(config: &Config) -> Result<KeyEncryptionKey, StartupError>
             )))
         }),
         None => {
-            std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-                StartupError::Io(format!(
-                    "cannot create data folder {}: {e}",
-                    config.data_dir.display()
-                ))
-            })?;
+            create_data_dir(config)?;
             KeyEncryptionKey::load_or_create(&config.data_dir.join(KEK_FILE))
                 .map_err(StartupError::Io)
         }
     }
+}
+
+fn create_data_dir(config: &Config) -> Result<(), StartupError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        StartupError::Io(format!(
+            "cannot create data folder {}: {e}",
+            config.data_dir.display()
+        ))
+    })
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what `docker stop` sends).

@@ -24,6 +24,5 @@ CREATE TABLE signing_keys (
     private_key  BYTEA NOT NULL,
     public_jwk   TEXT NOT NULL,
     created_at   BIGINT NOT NULL,
-    activates_at BIGINT NOT NULL,
-    retired_at   BIGINT
+    activates_at BIGINT NOT NULL                  -- a key retires when its successor activates
 );

@@ -21,6 +21,5 @@ CREATE TABLE signing_keys (
     private_key  BLOB NOT NULL,
     public_jwk   TEXT NOT NULL,
     created_at   INTEGER NOT NULL,
-    activates_at INTEGER NOT NULL,
-    retired_at   INTEGER
+    activates_at INTEGER NOT NULL
 ) STRICT;

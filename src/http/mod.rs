@@ -2,6 +2,7 @@
 //! that turn requests into protocol input. Handlers extract, call one
 //! function, and map its result; protocol decisions live in `oauth`.
 
+mod discovery;
 mod extract;
 mod health;
 mod request_context;
@@ -16,7 +17,9 @@ use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::keys::KeyRing;
 use crate::oauth::TokenService;
+use crate::oauth::metadata::{INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH};
 use crate::store::Store;
 
 /// The largest request body we read. A token request is a few hundred bytes;
@@ -31,13 +34,31 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub store: Arc<dyn Store>,
+    pub keys: Arc<KeyRing>,
 }
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
-            "/token",
+            TOKEN_PATH,
             post(token::token).fallback(response::method_not_allowed_post),
+        )
+        .route(
+            INTROSPECTION_PATH,
+            post(token::introspect).fallback(response::method_not_allowed_post),
+        )
+        .route(
+            REVOCATION_PATH,
+            post(token::revoke).fallback(response::method_not_allowed_post),
+        )
+        .route(JWKS_PATH, get(discovery::jwks))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::metadata),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -63,11 +63,11 @@ impl IntoResponse for OAuthError {
     }
 }
 
-/// 405 for `/token` with any method but POST (RFC 9110 §15.5.6: with `Allow`).
+/// 405 for the POST-only endpoints (RFC 9110 §15.5.6: with `Allow`).
 pub async fn method_not_allowed_post() -> Response {
     let body = Json(json!({
         "error": "invalid_request",
-        "error_description": "the token endpoint accepts only POST (RFC 6749 §3.2)",
+        "error_description": "this endpoint accepts only POST",
     }));
     (
         StatusCode::METHOD_NOT_ALLOWED,

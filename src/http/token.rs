@@ -1,9 +1,15 @@
+//! The three endpoints that authenticate a client: token, introspection, revocation.
+
+use axum::Json;
 use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::extract::{BasicAuth, OAuthForm};
 use crate::clock::unix_now;
 use crate::oauth::OAuthError;
+use crate::oauth::introspection::TokenRequestByCaller;
 use crate::oauth::token::{TokenRequest, TokenResponse};
 
 /// `POST /token` — the client credentials grant (RFC 6749 §4.4).
@@ -14,4 +20,30 @@ pub async fn token(
 ) -> Result<TokenResponse, OAuthError> {
     let request = TokenRequest::parse(basic, &params)?;
     app.tokens.issue(request, unix_now()).await
+}
+
+/// `POST /introspect` — token introspection (RFC 7662).
+pub async fn introspect(
+    State(app): State<AppState>,
+    BasicAuth(basic): BasicAuth,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, OAuthError> {
+    let request = TokenRequestByCaller::parse(basic, &params)?;
+    let answer = app.tokens.introspect(request, unix_now()).await?;
+    Ok((
+        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
+        Json(answer),
+    )
+        .into_response())
+}
+
+/// `POST /revoke` — token revocation (RFC 7009): 200 with an empty body.
+pub async fn revoke(
+    State(app): State<AppState>,
+    BasicAuth(basic): BasicAuth,
+    OAuthForm(params): OAuthForm,
+) -> Result<Response, OAuthError> {
+    let request = TokenRequestByCaller::parse(basic, &params)?;
+    app.tokens.revoke(request, unix_now()).await?;
+    Ok([(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")].into_response())
 }

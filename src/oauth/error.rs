@@ -25,6 +25,9 @@ pub enum OAuthError {
     /// `unauthorized_client` — RFC 6749 §5.2: "The authenticated client is not
     /// authorized to use this authorization grant type."
     UnauthorizedClient,
+    /// `unauthorized_client` for RFC 7009 §2.1: a client asked to revoke a
+    /// token that was issued to another client.
+    RevokeForeignToken,
     /// `unsupported_grant_type` — RFC 6749 §5.2: "The authorization grant type
     /// is not supported by the authorization server."
     UnsupportedGrantType,
@@ -52,7 +55,7 @@ impl OAuthError {
         match self {
             Self::InvalidRequest(_) | Self::BodyTooLarge => "invalid_request",
             Self::InvalidClient(_) => "invalid_client",
-            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnauthorizedClient | Self::RevokeForeignToken => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
@@ -68,6 +71,7 @@ impl OAuthError {
             Self::BodyTooLarge => "the request body is too large",
             Self::InvalidClient(d) => d,
             Self::UnauthorizedClient => "this client may not use the client_credentials grant",
+            Self::RevokeForeignToken => "the token was not issued to this client",
             Self::UnsupportedGrantType => "only the client_credentials grant is supported",
             Self::TemporarilyUnavailable => {
                 "the server cannot reach its database; try again shortly"

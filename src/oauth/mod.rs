@@ -4,6 +4,8 @@
 
 pub mod client_auth;
 mod error;
+pub mod introspection;
+pub mod metadata;
 pub mod params;
 pub mod scope;
 mod service;

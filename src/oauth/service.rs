@@ -1,10 +1,13 @@
-//! The token service: authenticates a client against the store and issues
-//! its access token. This is where the protocol meets the store and the keys.
+//! The token service: authenticates clients against the store, issues access
+//! tokens, and answers introspection and revocation. This is where the
+//! protocol meets the store and the keys; every endpoint authenticates its
+//! caller through the one `authenticate`.
 
 use std::sync::Arc;
 
 use super::OAuthError;
 use super::client_auth::ClientCredentials;
+use super::introspection::{IntrospectionResponse, TokenRequestByCaller, VerifiedClaims};
 use super::token::{AccessTokenClaims, Audience, TokenRequest, TokenResponse, decide_grant};
 use crate::clients::{Client, validate_client_id};
 use crate::crypto::{SecretHasher, random_token};
@@ -70,7 +73,7 @@ impl TokenService {
             jti: &jti,
             scope: &scope,
         };
-        let access_token = self.keys.current().sign_jwt(&claims).map_err(internal)?;
+        let access_token = self.keys.signer().sign_jwt(&claims).map_err(internal)?;
         tracing::info!(scope = %scope, expires_in = grant.ttl, "issued an access token");
         Ok(TokenResponse {
             access_token,
@@ -78,6 +81,67 @@ impl TokenService {
             expires_in: grant.ttl,
             scope,
         })
+    }
+
+    /// `POST /introspect` (RFC 7662). Any authenticated client may ask
+    /// (resource servers introspect tokens issued to others); the answer is
+    /// `active: false` for anything that is not a live token of ours whose
+    /// client still exists and is enabled.
+    pub async fn introspect(
+        &self,
+        request: TokenRequestByCaller,
+        now: i64,
+    ) -> Result<IntrospectionResponse, OAuthError> {
+        self.authenticate(&request.credentials, now).await?;
+        let Some(claims) = self.live_claims(&request.token, now) else {
+            return Ok(IntrospectionResponse::inactive());
+        };
+        if self
+            .store
+            .is_token_revoked(&claims.jti)
+            .await
+            .map_err(store_error)?
+        {
+            return Ok(IntrospectionResponse::inactive());
+        }
+        let client = self
+            .store
+            .get_client(&claims.client_id)
+            .await
+            .map_err(store_error)?;
+        if !client.is_some_and(|c| c.enabled) {
+            return Ok(IntrospectionResponse::inactive());
+        }
+        Ok(IntrospectionResponse::active(claims))
+    }
+
+    /// `POST /revoke` (RFC 7009). The caller may revoke only its own tokens;
+    /// a token that is invalid, foreign to this server or already expired is
+    /// answered with success, as §2.2 asks ("invalid tokens do not cause an
+    /// error response").
+    pub async fn revoke(&self, request: TokenRequestByCaller, now: i64) -> Result<(), OAuthError> {
+        let caller = self.authenticate(&request.credentials, now).await?;
+        let Some(claims) = self.live_claims(&request.token, now) else {
+            return Ok(());
+        };
+        // §2.1: the server "verifies whether the token was issued to the
+        // client making the revocation request. If this validation fails, the
+        // request is refused".
+        if claims.client_id != caller.client_id {
+            return Err(OAuthError::RevokeForeignToken);
+        }
+        self.store
+            .revoke_token(&claims.jti, &claims.client_id, claims.exp)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(jti = %claims.jti, "revoked an access token");
+        Ok(())
+    }
+
+    fn live_claims(&self, token: &str, now: i64) -> Option<VerifiedClaims> {
+        self.keys
+            .verify::<VerifiedClaims>(token, &self.issuer)
+            .filter(|claims| claims.is_current(now))
     }
 
     /// Authenticates a client by id and secret (RFC 6749 §2.3.1).

@@ -43,7 +43,19 @@ pub trait Store: Send + Sync + 'static {
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
 
     fn insert_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, ()>;
+    /// Every key, oldest activation first.
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<StoredKey>>;
+
+    /// Records a revoked token until `expires_at`; revoking twice is fine.
+    fn revoke_token<'a>(
+        &'a self,
+        jti: &'a str,
+        client_id: &'a str,
+        expires_at: i64,
+    ) -> StoreFuture<'a, ()>;
+    fn is_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool>;
+    /// Forgets revocations of tokens that have expired; returns how many.
+    fn prune_revoked_tokens(&self, now: i64) -> StoreFuture<'_, u64>;
 }
 
 /// A signing key as stored: the private part sealed under the KEK.
@@ -56,10 +68,9 @@ pub struct StoredKey {
     /// The public JWK, as JSON text.
     pub public_jwk: String,
     pub created_at: i64,
-    /// When the key starts signing (rotation pre-publishes keys).
+    /// When the key starts signing (rotation pre-publishes keys). A key stops
+    /// signing when the next key activates.
     pub activates_at: i64,
-    /// When the key stopped signing, if it has.
-    pub retired_at: Option<i64>,
 }
 
 impl std::fmt::Debug for StoredKey {
@@ -68,7 +79,6 @@ impl std::fmt::Debug for StoredKey {
             .field("kid", &self.kid)
             .field("alg", &self.alg)
             .field("activates_at", &self.activates_at)
-            .field("retired_at", &self.retired_at)
             .finish_non_exhaustive()
     }
 }

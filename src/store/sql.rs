@@ -18,8 +18,11 @@ pub const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE client_id = $1";
 pub const LIST_CLIENTS: &str = "SELECT * FROM clients ORDER BY client_id";
 pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 pub const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, \
-     activates_at, retired_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     activates_at) VALUES ($1, $2, $3, $4, $5, $6)";
 pub const LIST_KEYS: &str = "SELECT * FROM signing_keys ORDER BY activates_at, kid";
+pub const REVOKE_TOKEN: &str = "INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";
+pub const IS_REVOKED: &str = "SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1";
+pub const PRUNE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at <= $1";
 
 #[derive(FromRow)]
 pub struct ClientRow {
@@ -106,7 +109,6 @@ pub struct KeyRow {
     pub public_jwk: String,
     pub created_at: i64,
     pub activates_at: i64,
-    pub retired_at: Option<i64>,
 }
 
 impl From<KeyRow> for StoredKey {
@@ -118,7 +120,6 @@ impl From<KeyRow> for StoredKey {
             public_jwk: r.public_jwk,
             created_at: r.created_at,
             activates_at: r.activates_at,
-            retired_at: r.retired_at,
         }
     }
 }
@@ -250,7 +251,6 @@ macro_rules! impl_sql_store {
                         .bind(&key.public_jwk)
                         .bind(key.created_at)
                         .bind(key.activates_at)
-                        .bind(key.retired_at)
                         .execute(&self.pool)
                         .await?;
                     Ok(())
@@ -267,6 +267,46 @@ macro_rules! impl_sql_store {
                     .fetch_all(&self.pool)
                     .await?;
                     Ok(rows.into_iter().map(Into::into).collect())
+                })
+            }
+
+            fn revoke_token<'a>(
+                &'a self,
+                jti: &'a str,
+                client_id: &'a str,
+                expires_at: i64,
+            ) -> $crate::store::StoreFuture<'a, ()> {
+                Box::pin(async move {
+                    sqlx::query($crate::store::sql::REVOKE_TOKEN)
+                        .bind(jti)
+                        .bind(client_id)
+                        .bind(expires_at)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                })
+            }
+
+            fn is_token_revoked<'a>(
+                &'a self,
+                jti: &'a str,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin(async move {
+                    let count: i64 = sqlx::query_scalar($crate::store::sql::IS_REVOKED)
+                        .bind(jti)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    Ok(count > 0)
+                })
+            }
+
+            fn prune_revoked_tokens(&self, now: i64) -> $crate::store::StoreFuture<'_, u64> {
+                Box::pin(async move {
+                    let done = sqlx::query($crate::store::sql::PRUNE_REVOKED)
+                        .bind(now)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
                 })
             }
         }

@@ -179,6 +179,64 @@ impl TestApp {
         self.store = self.server.store.clone();
     }
 
+    /// Another server sharing this app's store (a second instance behind a
+    /// load balancer), with extra settings.
+    pub async fn another_instance(&self, extra_env: &[(&str, &str)]) -> Instance {
+        let mut env = self.env.clone();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        Instance::start(&env).await
+    }
+
+    /// Polls `check` every 100 ms until it returns `Some`, for at most `secs`.
+    pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> Option<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        loop {
+            if let Some(value) = check().await {
+                return Some(value);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A token for `id`, asserting success.
+    pub async fn token_for(&self, id: &str, secret: &str) -> String {
+        let response = self
+            .post_token("grant_type=client_credentials", Some((id, secret)))
+            .await;
+        assert_eq!(response.status(), 200, "token for {id}");
+        json(response).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// POSTs `token=…` to `path` (introspection or revocation) as `caller`.
+    pub async fn post_with_token(
+        &self,
+        path: &str,
+        token: &str,
+        caller: Option<(&str, &str)>,
+    ) -> reqwest::Response {
+        post_form(
+            &self.http,
+            &format!("{}{path}", self.address),
+            &form(&[("token", token)]),
+            caller,
+        )
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }
@@ -217,15 +275,7 @@ impl TestApp {
     /// POSTs a raw form body to `/token`, with Basic credentials if given
     /// (form-urlencoded before base64, RFC 6749 §2.3.1).
     pub async fn post_token(&self, body: &str, basic: Option<(&str, &str)>) -> reqwest::Response {
-        let mut request = self
-            .http
-            .post(self.url("/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned());
-        if let Some((id, secret)) = basic {
-            request = request.header("authorization", basic_header(id, secret));
-        }
-        request.send().await.expect("request sent")
+        post_form(&self.http, &self.url("/token"), body, basic).await
     }
 
     /// The public JWK of `kid`, as stored (what the JWKS will publish).
@@ -242,6 +292,23 @@ impl TestApp {
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         run_binary(args, &self.env, stdin)
     }
+}
+
+/// POSTs a form body to `url`, with Basic credentials if given.
+pub async fn post_form(
+    http: &reqwest::Client,
+    url: &str,
+    body: &str,
+    basic: Option<(&str, &str)>,
+) -> reqwest::Response {
+    let mut request = http
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned());
+    if let Some((id, secret)) = basic {
+        request = request.header("authorization", basic_header(id, secret));
+    }
+    request.send().await.expect("request sent")
 }
 
 pub fn basic_header(id: &str, secret: &str) -> String {

@@ -5,6 +5,10 @@
 mod helpers;
 
 mod cli;
+mod discovery;
+mod instances;
+mod interop;
+mod introspection;
 mod keys;
 mod logs;
 mod token;

@@ -1,0 +1,31 @@
+//! What resource servers and clients fetch to find and trust us: the
+//! metadata document (RFC 8414) and the JWKS (RFC 7517).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::crypto::Algorithm;
+use crate::oauth::metadata::server_metadata;
+
+/// `GET /.well-known/oauth-authorization-server` (and `openid-configuration`).
+pub async fn metadata(State(app): State<AppState>) -> Response {
+    let document = server_metadata(app.tokens.issuer(), &Algorithm::ALL);
+    ([(CACHE_CONTROL, "public, max-age=3600")], Json(document)).into_response()
+}
+
+/// `GET /.well-known/jwks.json` — every published public key, cacheable for
+/// the JWKS lifetime that key rotation waits out.
+pub async fn jwks(State(app): State<AppState>) -> Response {
+    let cache = format!("public, max-age={}", app.keys.jwks_max_age());
+    (
+        [
+            (CONTENT_TYPE, "application/json".to_owned()),
+            (CACHE_CONTROL, cache),
+        ],
+        app.keys.jwks().to_string(),
+    )
+        .into_response()
+}

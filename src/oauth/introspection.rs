@@ -1,0 +1,111 @@
+//! Token introspection (RFC 7662) and revocation (RFC 7009): the request
+//! both share, and the introspection answer.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::OAuthError;
+use super::client_auth::{ClientCredentials, resolve_credentials};
+use super::params::FormParams;
+
+/// `token` (and an optional `token_type_hint`, which we may ignore: RFC 7009
+/// §2.1 and RFC 7662 §2.1 let the server search every token type it has, and
+/// it has one) from an authenticated caller.
+#[derive(Debug)]
+pub struct TokenRequestByCaller {
+    pub credentials: ClientCredentials,
+    pub token: String,
+}
+
+impl TokenRequestByCaller {
+    pub fn parse(
+        basic: Option<ClientCredentials>,
+        params: &FormParams,
+    ) -> Result<Self, OAuthError> {
+        let credentials = resolve_credentials(basic, params)?;
+        let token = params
+            .single("token")?
+            .ok_or_else(|| OAuthError::invalid_request("the token parameter is missing"))?
+            .to_owned();
+        // Read as single only to refuse repeats (RFC 6749 §3.2).
+        params.single("token_type_hint")?;
+        Ok(Self { credentials, token })
+    }
+}
+
+/// The claims of one of our access tokens, as read back.
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerifiedClaims {
+    pub iss: String,
+    pub sub: String,
+    pub client_id: String,
+    pub aud: Value,
+    pub iat: i64,
+    #[serde(default)]
+    pub nbf: Option<i64>,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(default)]
+    pub scope: Option<String>,
+}
+
+impl VerifiedClaims {
+    /// Within its validity window at `now`.
+    pub fn is_current(&self, now: i64) -> bool {
+        now < self.exp && self.nbf.is_none_or(|nbf| nbf <= now)
+    }
+}
+
+/// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else:
+/// "the authorization server SHOULD NOT include any additional information
+/// about an inactive token".
+#[derive(Debug, Serialize)]
+pub struct IntrospectionResponse {
+    pub active: bool,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub token: Option<ActiveToken>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ActiveToken {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub client_id: String,
+    /// RFC 7662 §2.2: "Type of the token as defined in Section 5.1 of OAuth 2.0".
+    pub token_type: &'static str,
+    pub exp: i64,
+    pub iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    pub sub: String,
+    pub aud: Value,
+    pub iss: String,
+    pub jti: String,
+}
+
+impl IntrospectionResponse {
+    pub fn inactive() -> Self {
+        Self {
+            active: false,
+            token: None,
+        }
+    }
+
+    pub fn active(claims: VerifiedClaims) -> Self {
+        Self {
+            active: true,
+            token: Some(ActiveToken {
+                scope: claims.scope.filter(|s| !s.is_empty()),
+                client_id: claims.client_id,
+                token_type: "Bearer",
+                exp: claims.exp,
+                iat: claims.iat,
+                nbf: claims.nbf,
+                sub: claims.sub,
+                aud: claims.aud,
+                iss: claims.iss,
+                jti: claims.jti,
+            }),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Stock client libraries (Python's authlib and PyJWT) against the server.
+//!
+//! Runs `tests/interop/client_credentials.py` with the Python named by
+//! `TOKENMINT_PYTHON` (default `python3`). Without authlib and PyJWT there it
+//! prints a notice and skips, unless `TOKENMINT_REQUIRE_INTEROP=1`, which
+//! `.ci/run` sets after installing them.
+
+use std::process::Command;
+
+use crate::helpers::{Backend, TestApp};
+
+fn python() -> Option<String> {
+    let python = std::env::var("TOKENMINT_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let ready = Command::new(&python)
+        .args(["-c", "import authlib, jwt, requests, cryptography"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ready {
+        return Some(python);
+    }
+    assert!(
+        std::env::var("TOKENMINT_REQUIRE_INTEROP").as_deref() != Ok("1"),
+        "TOKENMINT_REQUIRE_INTEROP=1 but {python} lacks authlib, PyJWT, requests or cryptography"
+    );
+    eprintln!(
+        "notice: skipping the interop test: {python} lacks authlib/PyJWT (pip install authlib 'pyjwt[crypto]' requests)"
+    );
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authlib_and_pyjwt_work_unmodified() {
+    let Some(python) = python() else { return };
+    for alg in ["ES256", "EdDSA", "RS256"] {
+        let app = TestApp::spawn_with(Backend::Sqlite, &[("TOKENMINT_SIGNING_ALG", alg)])
+            .await
+            .unwrap();
+        let (id, secret) = app.standard_client().await;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/client_credentials.py"
+        );
+        let issuer = app.issuer.clone();
+        let python = python.clone();
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(&python)
+                .arg(script)
+                .args([&issuer, &id, &secret, "https://api.example"])
+                .output()
+        })
+        .await
+        .unwrap()
+        .expect("python runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{alg}: interop script failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            stdout.matches("verified through the JWKS").count(),
+            2,
+            "{alg}: both methods: {stdout}"
+        );
+    }
+}
