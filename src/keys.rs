@@ -373,7 +373,25 @@ fn open_stored(kek: &KeyEncryptionKey, stored: &StoredKey) -> Result<SigningKey,
     Ok(key)
 }
 
-/// Generates a key and stores it, sealed.
+/// The first second at or after `wanted` at which no stored key activates.
+///
+/// Keys are ordered by activation time, and times are whole seconds: a key
+/// made in the same second as the active one would otherwise tie with it and
+/// be ordered by its (random) kid — half the time *before* the key it was
+/// meant to replace, so that it never signed. Moving it to the next free
+/// second keeps the order strictly by time; "at once" becomes "within a
+/// second". Two instances creating a key in the same instant can still tie;
+/// they are then ordered by kid alike on every instance.
+fn free_activation_second(stored: &[StoredKey], wanted: i64) -> i64 {
+    let mut at = wanted;
+    while stored.iter().any(|k| k.activates_at == at) {
+        at += 1;
+    }
+    at
+}
+
+/// Generates a key and stores it, sealed, activating at `activates_at` or
+/// the first free second after it.
 async fn create(
     store: &dyn Store,
     kek: &KeyEncryptionKey,
@@ -381,6 +399,7 @@ async fn create(
     now: i64,
     activates_at: i64,
 ) -> Result<StoredKey, KeyError> {
+    let activates_at = free_activation_second(&store.list_signing_keys().await?, activates_at);
     let (key, der) = SigningKey::generate(alg)?;
     let stored = StoredKey {
         kid: key.kid().to_owned(),
@@ -407,6 +426,14 @@ mod tests {
             created_at: 0,
             activates_at,
         }
+    }
+
+    #[test]
+    fn a_new_key_never_ties_with_an_existing_activation() {
+        let keys = [key("a", 100), key("b", 101), key("c", 400)];
+        assert_eq!(free_activation_second(&keys, 100), 102);
+        assert_eq!(free_activation_second(&keys, 150), 150);
+        assert_eq!(free_activation_second(&[], 100), 100);
     }
 
     #[test]

@@ -76,7 +76,7 @@ async fn two_instances_behave_as_one(app: TestApp) {
         .as_str()
         .unwrap()
         .to_owned();
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(10);
     for instance in [&a, &b] {
         loop {
             let token = json(token_at(http, instance, &id, &secret).await).await["access_token"]
