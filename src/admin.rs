@@ -10,7 +10,7 @@ use crate::clients::{
     validate_audiences, validate_client_id, validate_grant_types, validate_token_ttl,
 };
 use crate::clock::rfc3339;
-use crate::crypto::{ClientSecret, CryptoError, SecretHasher};
+use crate::crypto::{ClientSecret, CryptoError, HasherError, SecretHasher};
 use crate::keys::KeyStatus;
 use crate::oauth::scope::Scope;
 use crate::store::{Store, StoreError, StoredKey};
@@ -149,6 +149,17 @@ impl From<StoreError> for AdminError {
         match e {
             StoreError::Conflict => Self::Conflict,
             other => Self::Store(other),
+        }
+    }
+}
+
+impl From<HasherError> for AdminError {
+    fn from(e: HasherError) -> Self {
+        match e {
+            HasherError::Busy => {
+                Self::Crypto(CryptoError("the server is busy hashing secrets; try again"))
+            }
+            HasherError::Failed(e) => Self::Crypto(e),
         }
     }
 }

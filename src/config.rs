@@ -29,6 +29,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ("db_acquire_timeout", "TOKENMINT_DB_ACQUIRE_TIMEOUT"),
     ("jwks_max_age", "TOKENMINT_JWKS_MAX_AGE"),
     ("key_rotation_interval", "TOKENMINT_KEY_ROTATION_INTERVAL"),
+    ("credential_cache_ttl", "TOKENMINT_CREDENTIAL_CACHE_TTL"),
 ];
 
 #[derive(Debug)]
@@ -50,6 +51,8 @@ pub struct Config {
     pub jwks_max_age: u32,
     /// Rotate the signing key when it is this many seconds old; `None`: never.
     pub key_rotation_interval: Option<u64>,
+    /// Seconds a successful secret verification is remembered; 0 disables it.
+    pub credential_cache_ttl: u64,
 }
 
 #[derive(Debug)]
@@ -235,6 +238,13 @@ impl RawSettings {
                     )
                 }),
         })?;
+        let credential_cache_ttl = self.require("credential_cache_ttl", |v| {
+            parse_duration(v).filter(|s| *s <= 86_400).ok_or_else(|| {
+                format!(
+                    "expected seconds from 0 (off) to 86400, or a duration such as 15m, got '{v}'"
+                )
+            })
+        })?;
         let key_encryption_key = self.get("key_encryption_key").map(Secret::new);
         if let Some(kek) = &key_encryption_key {
             crate::crypto::KeyEncryptionKey::from_base64(kek.expose()).map_err(|e| {
@@ -292,6 +302,7 @@ impl RawSettings {
             log_format,
             jwks_max_age,
             key_rotation_interval,
+            credential_cache_ttl,
         })
     }
 }

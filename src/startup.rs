@@ -6,16 +6,25 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, Database};
-use crate::crypto::{KeyEncryptionKey, SecretHasher};
+use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
 use crate::http::{AppState, router};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::oauth::TokenService;
 use crate::store::{self, Store, StoreError};
+
+/// Verifications that may wait for an argon2 slot. At ~25 ms each on one
+/// core, 64 queued is under two seconds of work.
+const ARGON2_QUEUE: usize = 64;
+
+/// Remembered (client, secret) pairs; only successful verifications are
+/// inserted, so this is about the number of live clients.
+const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 
 /// Name of the generated key-encryption key in the data folder.
 const KEK_FILE: &str = "key-encryption-key";
@@ -76,9 +85,15 @@ impl Application {
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
         let hasher = argon2_hasher()?;
+        let verified = VerifiedSecrets::new(
+            Duration::from_secs(config.credential_cache_ttl),
+            VERIFIED_CACHE_ENTRIES,
+        )
+        .map_err(|e| StartupError::Io(e.to_string()))?;
         let tokens = TokenService::new(
             store.clone(),
             hasher,
+            verified,
             keys.clone(),
             issuer.clone(),
             config.token_ttl,
@@ -178,9 +193,13 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>
 }
 
 /// The hasher every face uses: one argon2 computation per core at a time.
+///
+/// Half the cores (at least one) may hash at once, so that a flood of wrong
+/// secrets can never take every core from clients on the warm path; up to
+/// `ARGON2_QUEUE` more wait, and beyond that requests get 503 at once.
 pub fn argon2_hasher() -> Result<SecretHasher, StartupError> {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    SecretHasher::new(cores).map_err(|e| StartupError::Io(e.to_string()))
+    SecretHasher::new((cores / 2).max(1), ARGON2_QUEUE).map_err(|e| StartupError::Io(e.to_string()))
 }
 
 /// The configured KEK, or for the embedded store one generated into (and

@@ -6,11 +6,13 @@ mod kek;
 mod random;
 mod secret;
 pub mod signing;
+mod verified_cache;
 
 pub use kek::KeyEncryptionKey;
 pub use random::{random_bytes, random_token};
-pub use secret::{ClientSecret, SecretHasher};
+pub use secret::{ClientSecret, HasherError, SecretHasher};
 pub use signing::{Algorithm, SigningKey};
+pub use verified_cache::{Fingerprint, VerifiedSecrets};
 
 /// A cryptographic operation failed in a way that is not the caller's fault
 /// (bad key material in the store, the RNG failing).

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -39,9 +40,10 @@ impl fmt::Debug for ClientSecret {
 /// Hashes and verifies secrets with argon2id.
 ///
 /// Argon2 is deliberately slow (tens of milliseconds of CPU): it runs on
-/// tokio's blocking pool so the async workers keep serving, and a semaphore
-/// bounds how many run at once so that a burst of requests queues instead of
-/// allocating 19 MiB each without limit.
+/// tokio's blocking pool so the async workers keep serving, a semaphore
+/// bounds how many run at once, and at most `max_waiting` more may queue —
+/// beyond that the caller is told `Busy` at once instead of holding memory
+/// and a connection while a flood drains.
 #[derive(Clone)]
 pub struct SecretHasher {
     inner: Arc<Inner>,
@@ -54,12 +56,36 @@ struct Inner {
     /// costs and timing does not reveal which ids exist.
     dummy_hash: String,
     permits: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+#[derive(Debug)]
+pub enum HasherError {
+    /// Too many verifications are already queued.
+    Busy,
+    Failed(CryptoError),
+}
+
+impl std::fmt::Display for HasherError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Busy => f.write_str("too many argon2 verifications queued"),
+            Self::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl From<CryptoError> for HasherError {
+    fn from(e: CryptoError) -> Self {
+        Self::Failed(e)
+    }
 }
 
 impl SecretHasher {
-    /// `concurrency` argon2 computations may run at once (one per core is right:
-    /// more only adds memory and latency).
-    pub fn new(concurrency: usize) -> Result<Self, CryptoError> {
+    /// `concurrency` argon2 computations may run at once, and `max_waiting`
+    /// more may wait for their turn.
+    pub fn new(concurrency: usize, max_waiting: usize) -> Result<Self, CryptoError> {
         // OWASP's argon2id recommendation (19 MiB, 2 passes, 1 lane) — the
         // argon2 crate's defaults, pinned here so an upgrade cannot move them.
         let params = Params::new(19 * 1024, 2, 1, None)
@@ -71,33 +97,43 @@ impl SecretHasher {
                 argon2,
                 dummy_hash,
                 permits: Semaphore::new(concurrency.max(1)),
+                waiting: AtomicUsize::new(0),
+                max_waiting,
             }),
         })
     }
 
-    /// The argon2id PHC string of `secret`.
-    pub async fn hash(&self, secret: ClientSecret) -> Result<String, CryptoError> {
-        let inner = self.inner.clone();
-        self.run(move || hash_with(&inner.argon2, &secret)).await?
+    /// Verifications queued or running now.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.waiting.load(Ordering::Relaxed)
     }
 
-    /// Whether `secret` matches one of `hashes`. With no hashes (unknown
-    /// client), the dummy hash is verified instead and the answer is `false`.
+    /// The argon2id PHC string of `secret`.
+    pub async fn hash(&self, secret: ClientSecret) -> Result<String, HasherError> {
+        let inner = self.inner.clone();
+        Ok(self
+            .run(move || hash_with(&inner.argon2, &secret))
+            .await??)
+    }
+
+    /// Which of `hashes` `secret` matches, if any. With no hashes (unknown
+    /// client), the dummy hash is verified instead and the answer is `None`.
     /// Every hash is tried even after a match, so the cost does not depend on
     /// which one matched.
     pub async fn verify(
         &self,
         secret: ClientSecret,
         hashes: Vec<String>,
-    ) -> Result<bool, CryptoError> {
+    ) -> Result<Option<usize>, HasherError> {
         let inner = self.inner.clone();
         self.run(move || {
             if hashes.is_empty() {
                 let _ = verify_with(&inner.argon2, &secret, &inner.dummy_hash);
-                return false;
+                return None;
             }
-            hashes.iter().fold(false, |ok, hash| {
-                verify_with(&inner.argon2, &secret, hash) | ok
+            hashes.iter().enumerate().fold(None, |found, (i, hash)| {
+                let matched = verify_with(&inner.argon2, &secret, hash);
+                found.or(matched.then_some(i))
             })
         })
         .await
@@ -106,16 +142,30 @@ impl SecretHasher {
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, CryptoError> {
-        let _permit = self
-            .inner
+    ) -> Result<T, HasherError> {
+        let inner = &self.inner;
+        if inner.waiting.fetch_add(1, Ordering::AcqRel)
+            >= inner.max_waiting + inner.permits.available_permits().max(1)
+        {
+            inner.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(HasherError::Busy);
+        }
+        // Decrements however this future ends, even when the request is dropped.
+        struct Leave<'a>(&'a AtomicUsize);
+        impl Drop for Leave<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        let _leave = Leave(&inner.waiting);
+        let _permit = inner
             .permits
             .acquire()
             .await
             .map_err(|_| CryptoError("the secret hasher is shut down"))?;
-        tokio::task::spawn_blocking(work)
+        Ok(tokio::task::spawn_blocking(work)
             .await
-            .map_err(|_| CryptoError("argon2 task failed"))
+            .map_err(|_| CryptoError("argon2 task failed"))?)
     }
 }
 
@@ -147,20 +197,21 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let hasher = SecretHasher::new(2).unwrap();
+        let hasher = SecretHasher::new(2, 8).unwrap();
         let secret = ClientSecret::generate().unwrap();
         assert_eq!(secret.expose().len(), 43);
         let hash = hasher.hash(secret.clone()).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(
-            hasher
-                .verify(secret.clone(), vec![hash.clone()])
-                .await
-                .unwrap()
-        );
+        let other = hasher
+            .hash(ClientSecret::generate().unwrap())
+            .await
+            .unwrap();
+        let both = vec![other, hash.clone()];
+        assert_eq!(hasher.verify(secret.clone(), both).await.unwrap(), Some(1));
         let wrong = ClientSecret::new("wrong".into());
-        assert!(!hasher.verify(wrong, vec![hash]).await.unwrap());
-        assert!(!hasher.verify(secret, vec![]).await.unwrap());
+        assert_eq!(hasher.verify(wrong, vec![hash]).await.unwrap(), None);
+        assert_eq!(hasher.verify(secret, vec![]).await.unwrap(), None);
+        assert_eq!(hasher.queue_depth(), 0);
     }
 
     #[test]

@@ -10,13 +10,14 @@ use super::client_auth::ClientCredentials;
 use super::introspection::{IntrospectionResponse, TokenRequestByCaller, VerifiedClaims};
 use super::token::{AccessTokenClaims, Audience, TokenRequest, TokenResponse, decide_grant};
 use crate::clients::{Client, validate_client_id};
-use crate::crypto::{SecretHasher, random_token};
+use crate::crypto::{HasherError, SecretHasher, VerifiedSecrets, random_token};
 use crate::keys::KeyRing;
 use crate::store::{Store, StoreError};
 
 pub struct TokenService {
     store: Arc<dyn Store>,
     hasher: SecretHasher,
+    verified: VerifiedSecrets,
     keys: Arc<KeyRing>,
     /// The `iss` claim; also the audience of a client with no default.
     issuer: String,
@@ -27,6 +28,7 @@ impl TokenService {
     pub fn new(
         store: Arc<dyn Store>,
         hasher: SecretHasher,
+        verified: VerifiedSecrets,
         keys: Arc<KeyRing>,
         issuer: String,
         default_ttl: u32,
@@ -34,6 +36,7 @@ impl TokenService {
         Self {
             store,
             hasher,
+            verified,
             keys,
             issuer,
             default_ttl,
@@ -162,39 +165,65 @@ impl TokenService {
         } else {
             None
         };
-        let client = client.filter(|c| c.enabled);
-        let hashes = client
-            .as_ref()
-            .map(|c| live_hashes(c, now))
-            .unwrap_or_default();
+        let Some(client) = client.filter(|c| c.enabled) else {
+            // Unknown, malformed or disabled: verify the dummy hash all the
+            // same, so the refusal takes as long as a wrong secret's.
+            self.hasher
+                .verify(credentials.secret.clone(), Vec::new())
+                .await
+                .map_err(hasher_error)?;
+            return Err(authentication_failed(credentials));
+        };
+        // The warm path: this exact secret was verified recently against a
+        // hash the client still has (SPEC §8). No argon2.
+        let fingerprint = self
+            .verified
+            .fingerprint(&client.client_id, &credentials.secret);
+        if self
+            .verified
+            .contains(&fingerprint, live_hashes(&client, now))
+        {
+            return Ok(client);
+        }
+        let hashes: Vec<String> = live_hashes(&client, now).map(str::to_owned).collect();
         let matched = self
             .hasher
-            .verify(credentials.secret.clone(), hashes)
+            .verify(credentials.secret.clone(), hashes.clone())
             .await
-            .map_err(internal)?;
-        match client {
-            Some(client) if matched => Ok(client),
-            _ => {
-                tracing::info!(method = ?credentials.method, "client authentication failed");
-                Err(OAuthError::InvalidClient("client authentication failed"))
+            .map_err(hasher_error)?;
+        match matched {
+            Some(i) => {
+                self.verified.insert(fingerprint, &hashes[i]);
+                Ok(client)
             }
+            None => Err(authentication_failed(credentials)),
         }
     }
 }
 
+fn authentication_failed(credentials: &ClientCredentials) -> OAuthError {
+    tracing::info!(method = ?credentials.method, "client authentication failed");
+    OAuthError::InvalidClient("client authentication failed")
+}
+
+fn hasher_error(e: HasherError) -> OAuthError {
+    match e {
+        HasherError::Busy => {
+            tracing::warn!("argon2 queue full; answering 503");
+            OAuthError::TemporarilyUnavailable
+        }
+        HasherError::Failed(e) => internal(e),
+    }
+}
 /// The hashes a presented secret may match now: the current one, and the
 /// previous one while its overlap lasts.
-fn live_hashes(client: &Client, now: i64) -> Vec<String> {
-    let mut hashes = vec![client.secrets.current.clone()];
-    if let Some(previous) = client
+fn live_hashes(client: &Client, now: i64) -> impl Iterator<Item = &str> {
+    let previous = client
         .secrets
         .previous
         .as_ref()
-        .filter(|p| now < p.expires_at)
-    {
-        hashes.push(previous.hash.clone());
-    }
-    hashes
+        .filter(|p| now < p.expires_at);
+    std::iter::once(client.secrets.current.as_str()).chain(previous.map(|p| p.hash.as_str()))
 }
 
 pub(crate) fn store_error(e: StoreError) -> OAuthError {

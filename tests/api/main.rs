@@ -5,6 +5,7 @@
 mod helpers;
 
 mod cli;
+mod credential_cache;
 mod discovery;
 mod instances;
 mod interop;

@@ -1,0 +1,36 @@
+-- wrk script for tokenmint's benchmark (see bench/README.md).
+--   wrk ... -s load.lua URL            GET the URL (the /healthz baseline)
+--   wrk ... -s load.lua URL -- FILE    POST /token, cycling over the
+--                                      Authorization headers in FILE
+-- It ends with one machine-readable line: "RESULT requests seconds
+-- non2xx socket_errors p50_us p99_us max_us".
+
+local headers = {}
+local n = 0
+
+function init(args)
+  if args[1] then
+    for line in io.lines(args[1]) do
+      headers[#headers + 1] = line
+    end
+  end
+end
+
+function request()
+  if #headers == 0 then
+    return wrk.format("GET")
+  end
+  n = n + 1
+  return wrk.format("POST", "/token", {
+    ["Authorization"] = headers[(n % #headers) + 1],
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+  }, "grant_type=client_credentials")
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("RESULT %d %.3f %d %d %d %d %d\n",
+    summary.requests, summary.duration / 1e6, e.status,
+    e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(99), latency.max))
+end

@@ -1,0 +1,78 @@
+//! The verified-credential cache never accepts a secret the store would
+//! refuse (SPEC §8): every change below follows a cached success.
+
+use tokenmint::admin::{ClientAdmin, NewClient};
+use tokenmint::clock::unix_now;
+use tokenmint::crypto::ClientSecret;
+
+use crate::helpers::{TestApp, both_stores};
+
+both_stores!(a_cached_success_never_outlives_the_store);
+
+const GRANT: &str = "grant_type=client_credentials";
+
+async fn status(app: &TestApp, id: &str, secret: &str) -> u16 {
+    app.post_token(GRANT, Some((id, secret)))
+        .await
+        .status()
+        .as_u16()
+}
+
+async fn a_cached_success_never_outlives_the_store(app: TestApp) {
+    let admin = ClientAdmin::new(app.store.as_ref(), &app.hasher);
+    let new = || NewClient {
+        client_id: "cached".into(),
+        scopes: vec!["a".into()],
+        ..NewClient::default()
+    };
+    let (id, secret) = app.create_client(new()).await;
+
+    // Warm the cache, then disable: refused at once.
+    assert_eq!(status(&app, &id, &secret).await, 200);
+    assert_eq!(status(&app, &id, &secret).await, 200, "warm");
+    admin.set_enabled(&id, false, unix_now()).await.unwrap();
+    assert_eq!(
+        status(&app, &id, &secret).await,
+        401,
+        "disabled after a cached success"
+    );
+    admin.set_enabled(&id, true, unix_now()).await.unwrap();
+    assert_eq!(status(&app, &id, &secret).await, 200, "enabled again");
+
+    // The secret replaced in the store (what a rotation without overlap does).
+    let mut client = app.store.get_client(&id).await.unwrap().unwrap();
+    client.secrets.current = app
+        .hasher
+        .hash(ClientSecret::new("the-new-one".into()))
+        .await
+        .unwrap();
+    assert!(app.store.update_client(&client).await.unwrap());
+    assert_eq!(
+        status(&app, &id, &secret).await,
+        401,
+        "old secret after replacement"
+    );
+    assert_eq!(status(&app, &id, "the-new-one").await, 200, "new secret");
+
+    // Deleted, then re-created under the same id with another secret.
+    admin.delete(&id).await.unwrap();
+    assert_eq!(
+        status(&app, &id, "the-new-one").await,
+        401,
+        "deleted after a cached success"
+    );
+    let (_, recreated_secret) = app.create_client(new()).await;
+    assert_eq!(
+        status(&app, &id, "the-new-one").await,
+        401,
+        "a re-created client does not inherit the cache"
+    );
+    assert_eq!(status(&app, &id, &recreated_secret).await, 200);
+
+    // A wrong secret for a cached client is still refused.
+    assert_eq!(
+        status(&app, &id, "wrong").await,
+        401,
+        "wrong secret beside a cached right one"
+    );
+}
