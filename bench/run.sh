@@ -25,7 +25,10 @@ cargo build --release --locked
 BIN=$PWD/target/release/tokenmint
 work=$(mktemp -d)
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 start_server() { # extra env assignments...
@@ -39,6 +42,11 @@ stop_server() { # prints peak RSS in KiB
   hwm=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
   kill -TERM "$server"; wait "$server" || true; server=""
   echo "$hwm"
+}
+warm_up() { # creds-file: one token per client, so the measured run is steady state
+  while read -r auth; do
+    curl -sf -o /dev/null -H "Authorization: $auth" -d grant_type=client_credentials "http://127.0.0.1:$PORT/token"
+  done < "$1"
 }
 load() { # result-file [creds-file]
   wrk -t1 -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s bench/load.lua \
@@ -66,11 +74,11 @@ bench_store() { # name env...
   done
 
   start_server "$@"; load "$work/r"; record "$name" baseline "$work/r" "$(stop_server)"
-  start_server "$@"; load "$work/r" "$work/warm.txt"; record "$name" warm "$work/r" "$(stop_server)"
+  start_server "$@"; warm_up "$work/warm.txt"; load "$work/r" "$work/warm.txt"
+  record "$name" warm "$work/r" "$(stop_server)"
   start_server "$@" TOKENMINT_CREDENTIAL_CACHE_TTL=0; load "$work/r" "$work/warm.txt"
   record "$name" cold "$work/r" "$(stop_server)"
-  start_server "$@"
-  load "$work/warmup" "$work/warm.txt" >/dev/null 2>&1 || true  # nothing; cache warms below
+  start_server "$@"; warm_up "$work/warm.txt"
   load "$work/attacker" "$work/attack.txt" & attacker=$!
   sleep 1
   load "$work/r" "$work/warm.txt"

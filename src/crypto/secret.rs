@@ -2,11 +2,11 @@
 //! argon2id PHC strings, verified on the blocking pool.
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use super::{CryptoError, random_bytes, random_token};
@@ -56,6 +56,8 @@ struct Inner {
     /// costs and timing does not reveal which ids exist.
     dummy_hash: String,
     permits: Semaphore,
+    /// One argon2 working memory per permit, reused (see `verify_with`).
+    memory: Mutex<Vec<Vec<Block>>>,
     waiting: AtomicUsize,
     max_waiting: usize,
 }
@@ -82,6 +84,12 @@ impl From<CryptoError> for HasherError {
     }
 }
 
+impl Inner {
+    fn lock_memory(&self) -> std::sync::MutexGuard<'_, Vec<Vec<Block>>> {
+        self.memory.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 impl SecretHasher {
     /// `concurrency` argon2 computations may run at once, and `max_waiting`
     /// more may wait for their turn.
@@ -97,6 +105,7 @@ impl SecretHasher {
                 argon2,
                 dummy_hash,
                 permits: Semaphore::new(concurrency.max(1)),
+                memory: Mutex::new(Vec::new()),
                 waiting: AtomicUsize::new(0),
                 max_waiting,
             }),
@@ -127,14 +136,20 @@ impl SecretHasher {
     ) -> Result<Option<usize>, HasherError> {
         let inner = self.inner.clone();
         self.run(move || {
-            if hashes.is_empty() {
-                let _ = verify_with(&inner.argon2, &secret, &inner.dummy_hash);
-                return None;
-            }
-            hashes.iter().enumerate().fold(None, |found, (i, hash)| {
-                let matched = verify_with(&inner.argon2, &secret, hash);
-                found.or(matched.then_some(i))
-            })
+            // At most one buffer per permit exists: the pool is only drawn
+            // from while a permit is held.
+            let mut memory = inner.lock_memory().pop().unwrap_or_default();
+            let found = if hashes.is_empty() {
+                let _ = verify_with(&secret, &inner.dummy_hash, &mut memory);
+                None
+            } else {
+                hashes.iter().enumerate().fold(None, |found, (i, hash)| {
+                    let matched = verify_with(&secret, hash, &mut memory);
+                    found.or(matched.then_some(i))
+                })
+            };
+            inner.lock_memory().push(memory);
+            found
         })
         .await
     }
@@ -178,17 +193,48 @@ fn hash_with(argon2: &Argon2<'_>, secret: &ClientSecret) -> Result<String, Crypt
         .map_err(|_| CryptoError("argon2 hashing failed"))
 }
 
-fn verify_with(argon2: &Argon2<'_>, secret: &ClientSecret, phc: &str) -> bool {
-    // A stored hash that does not parse is treated as "no match"; it was
-    // written by us, so it is logged as corruption by the caller's metrics,
-    // never accepted.
-    PasswordHash::new(phc)
-        .map(|parsed| {
-            argon2
-                .verify_password(secret.expose().as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+/// Verifies `secret` against a PHC string, computing into `memory` when it
+/// is large enough for the hash's parameters. The argon2 crate's own
+/// `verify_password` allocates 19 MiB per call; freed on whichever blocking
+/// thread ran it, glibc keeps such blocks per thread arena, and a burst of
+/// verifications grew the process by hundreds of MiB. Reusing one buffer per
+/// permit bounds that memory by the concurrency instead.
+fn verify_with(secret: &ClientSecret, phc: &str, memory: &mut Vec<Block>) -> bool {
+    // A stored hash that does not parse is "no match": it was written by us,
+    // so it is never accepted.
+    let Ok(parsed) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return false;
+    };
+    let (Ok(algorithm), Ok(params)) = (
+        Algorithm::try_from(parsed.algorithm),
+        Params::try_from(&parsed),
+    ) else {
+        return false;
+    };
+    let version = match parsed.version.map(Version::try_from).transpose() {
+        Ok(v) => v.unwrap_or_default(),
+        Err(_) => return false,
+    };
+    let mut salt_buf = [0u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_buf) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut computed = [0u8; 64];
+    let Some(computed) = computed.get_mut(..expected.len()) else {
+        return false;
+    };
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(secret.expose().as_bytes(), salt, computed, &mut memory[..blocks])
+        .is_ok()
+        // `Output`'s equality is constant-time.
+        && Output::new(computed).is_ok_and(|computed| computed == expected)
 }
 
 #[cfg(test)]

@@ -73,3 +73,65 @@ async fn algorithms_by_setting_sqlite() {
 async fn algorithms_by_setting_postgres() {
     algorithms_by_setting(Backend::Postgres).await;
 }
+
+both_stores!(
+    automatic_rotation_by_key_age,
+    configured_issuer_drives_iss_and_metadata
+);
+
+async fn automatic_rotation_by_key_age(app: TestApp) {
+    use tokenmint::clock::unix_now;
+    use tokenmint::config::Config;
+    let mut env = app.env.clone();
+    env.push(("TOKENMINT_KEY_ROTATION_INTERVAL".into(), "1h".into()));
+    env.push(("TOKENMINT_LISTEN".into(), "127.0.0.1:0".into()));
+    let config = Config::from_sources(None, env).unwrap();
+    let ring = tokenmint::startup::open_key_ring(&config, app.store.clone())
+        .await
+        .unwrap();
+    let count = || async { app.store.list_signing_keys().await.unwrap().len() };
+    assert_eq!(count().await, 1);
+
+    let start = unix_now();
+    ring.refresh(start + 1800).await.unwrap();
+    assert_eq!(count().await, 1, "not due at half the interval");
+    ring.refresh(start + 3600 + 5).await.unwrap();
+    assert_eq!(count().await, 2, "due once the newest key is an hour old");
+    let keys = app.store.list_signing_keys().await.unwrap();
+    let newest = keys.iter().max_by_key(|k| k.created_at).unwrap();
+    assert_eq!(
+        newest.activates_at,
+        start + 3605 + 300,
+        "pre-published for the JWKS max-age"
+    );
+    ring.refresh(start + 3700).await.unwrap();
+    assert_eq!(count().await, 2, "the new key resets the clock");
+}
+
+async fn configured_issuer_drives_iss_and_metadata(app: TestApp) {
+    let issuer = "https://auth.example.test";
+    let other = app
+        .another_instance(&[("TOKENMINT_ISSUER", "https://auth.example.test/")])
+        .await;
+    assert_eq!(other.issuer, issuer, "a trailing slash is dropped");
+    let metadata = json(
+        app.http
+            .get(format!(
+                "{}/.well-known/oauth-authorization-server",
+                other.address
+            ))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(metadata["issuer"], issuer);
+    assert_eq!(metadata["token_endpoint"], format!("{issuer}/token"));
+    let (id, secret) = app.standard_client().await;
+    let url = format!("{}/token", other.address);
+    let body =
+        json(crate::helpers::post_form(&app.http, &url, GRANT, Some((&id, &secret))).await).await;
+    let token = body["access_token"].as_str().unwrap();
+    let claims = verify_with_stored_key(&app, token, Algorithm::ES256).await;
+    assert_eq!(claims["iss"], issuer);
+}
