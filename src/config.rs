@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use crate::clients::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
 use crate::crypto::Algorithm;
+use crate::oauth::throttle::ThrottleSettings;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -30,6 +31,15 @@ const SETTINGS: &[(&str, &str)] = &[
     ("jwks_max_age", "TOKENMINT_JWKS_MAX_AGE"),
     ("key_rotation_interval", "TOKENMINT_KEY_ROTATION_INTERVAL"),
     ("credential_cache_ttl", "TOKENMINT_CREDENTIAL_CACHE_TTL"),
+    (
+        "throttle_client_failures",
+        "TOKENMINT_THROTTLE_CLIENT_FAILURES",
+    ),
+    (
+        "throttle_address_failures",
+        "TOKENMINT_THROTTLE_ADDRESS_FAILURES",
+    ),
+    ("throttle_window", "TOKENMINT_THROTTLE_WINDOW"),
 ];
 
 #[derive(Debug)]
@@ -53,6 +63,7 @@ pub struct Config {
     pub key_rotation_interval: Option<u64>,
     /// Seconds a successful secret verification is remembered; 0 disables it.
     pub credential_cache_ttl: u64,
+    pub throttle: ThrottleSettings,
 }
 
 #[derive(Debug)]
@@ -245,6 +256,23 @@ impl RawSettings {
                 )
             })
         })?;
+        let limit = |v: &str| match v {
+            "off" => Ok(None),
+            _ => positive(v, 1_000_000)
+                .map(Some)
+                .map_err(|e| format!("{e}, or 'off'")),
+        };
+        let throttle = ThrottleSettings {
+            client_failures: self.require("throttle_client_failures", limit)?,
+            address_failures: self.require("throttle_address_failures", limit)?,
+            window: std::time::Duration::from_secs(self.require("throttle_window", |v| {
+                parse_duration(v)
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| {
+                        format!("expected a duration from 1s to 1d such as 60 or 5m, got '{v}'")
+                    })
+            })?),
+        };
         let key_encryption_key = self.get("key_encryption_key").map(Secret::new);
         if let Some(kek) = &key_encryption_key {
             crate::crypto::KeyEncryptionKey::from_base64(kek.expose()).map_err(|e| {
@@ -303,6 +331,7 @@ impl RawSettings {
             jwks_max_age,
             key_rotation_interval,
             credential_cache_ttl,
+            throttle,
         })
     }
 }

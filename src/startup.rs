@@ -15,7 +15,8 @@ use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
 use crate::http::{AppState, router};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
-use crate::oauth::TokenService;
+use crate::oauth::throttle::Throttle;
+use crate::oauth::{ClientAuthenticator, TokenService};
 use crate::store::{self, Store, StoreError};
 
 /// Verifications that may wait for an argon2 slot. At ~25 ms each on one
@@ -90,10 +91,15 @@ impl Application {
             VERIFIED_CACHE_ENTRIES,
         )
         .map_err(|e| StartupError::Io(e.to_string()))?;
-        let tokens = TokenService::new(
+        let auth = ClientAuthenticator::new(
             store.clone(),
             hasher,
             verified,
+            Throttle::new(&config.throttle),
+        );
+        let tokens = TokenService::new(
+            store.clone(),
+            auth,
             keys.clone(),
             issuer.clone(),
             config.token_ttl,
@@ -136,7 +142,8 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, issuer = %self.issuer, store = self.state.store.backend(), "tokenmint listening");
         let maintenance = tokio::spawn(maintain(self.state.keys.clone(), self.state.store.clone()));
-        let served = axum::serve(self.listener, router(self.state))
+        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;
         maintenance.abort();

@@ -4,6 +4,7 @@
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::request::Parts;
+use http_body_util::BodyExt as _;
 
 use super::MAX_BODY_BYTES;
 use crate::oauth::OAuthError;
@@ -53,14 +54,44 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
             .get(CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
             return Err(OAuthError::BodyTooLarge);
         }
-        let body = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| OAuthError::BodyTooLarge)?;
+        let body = read_body(request.into_body()).await?;
         FormParams::parse(&body).map(Self)
     }
+}
+
+/// Past `MAX_BODY_BYTES`, the rest of a body is read and thrown away up to
+/// this many bytes before the 413 is sent. Answering without reading would
+/// close the connection under a client still sending, which then often sees
+/// a reset instead of the answer. Nothing past `MAX_BODY_BYTES` is kept, and
+/// the request timeout bounds how long this can take.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+
+/// The body if it fits in `MAX_BODY_BYTES`, else `BodyTooLarge` once the
+/// client has finished sending (or `DRAIN_LIMIT` is reached).
+async fn read_body(mut body: axum::body::Body) -> Result<Vec<u8>, OAuthError> {
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map(|f| f.into_data()) else {
+            return Err(OAuthError::invalid_request(
+                "the request body could not be read",
+            ));
+        };
+        let Ok(data) = data else { continue };
+        seen = seen.saturating_add(data.len());
+        if seen <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&data);
+        } else if seen > DRAIN_LIMIT {
+            break;
+        }
+    }
+    if seen > MAX_BODY_BYTES {
+        return Err(OAuthError::BodyTooLarge);
+    }
+    Ok(kept)
 }
 
 /// `application/x-www-form-urlencoded`, with an optional UTF-8 charset.

@@ -38,6 +38,7 @@ impl IntoResponse for OAuthError {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
@@ -56,6 +57,9 @@ impl IntoResponse for OAuthError {
             }
             Self::TemporarilyUnavailable => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+            }
+            Self::Throttled { retry_after } => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
             }
             _ => {}
         }

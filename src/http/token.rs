@@ -1,7 +1,9 @@
 //! The three endpoints that authenticate a client: token, introspection, revocation.
 
+use std::net::SocketAddr;
+
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::response::{IntoResponse, Response};
 
@@ -15,21 +17,26 @@ use crate::oauth::token::{TokenRequest, TokenResponse};
 /// `POST /token` — the client credentials grant (RFC 6749 §4.4).
 pub async fn token(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     BasicAuth(basic): BasicAuth,
     OAuthForm(params): OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
     let request = TokenRequest::parse(basic, &params)?;
-    app.tokens.issue(request, unix_now()).await
+    app.tokens.issue(request, Some(peer.ip()), unix_now()).await
 }
 
 /// `POST /introspect` — token introspection (RFC 7662).
 pub async fn introspect(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     BasicAuth(basic): BasicAuth,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let request = TokenRequestByCaller::parse(basic, &params)?;
-    let answer = app.tokens.introspect(request, unix_now()).await?;
+    let answer = app
+        .tokens
+        .introspect(request, Some(peer.ip()), unix_now())
+        .await?;
     Ok((
         [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
         Json(answer),
@@ -40,10 +47,13 @@ pub async fn introspect(
 /// `POST /revoke` — token revocation (RFC 7009): 200 with an empty body.
 pub async fn revoke(
     State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     BasicAuth(basic): BasicAuth,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
     let request = TokenRequestByCaller::parse(basic, &params)?;
-    app.tokens.revoke(request, unix_now()).await?;
+    app.tokens
+        .revoke(request, Some(peer.ip()), unix_now())
+        .await?;
     Ok([(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")].into_response())
 }

@@ -37,6 +37,10 @@ pub enum OAuthError {
     /// `invalid_target` — RFC 8707 §2: "The requested resource is invalid,
     /// missing, unknown, or malformed."
     InvalidTarget(Cow<'static, str>),
+    /// `temporarily_unavailable` answered with 429 and `Retry-After`: too many
+    /// failed authentications from this client id or address (RFC 6749
+    /// §2.3.1 requires protection against brute force).
+    Throttled { retry_after: u64 },
     /// `temporarily_unavailable` (503 with `Retry-After`): the store cannot be
     /// reached; the client should try again shortly.
     TemporarilyUnavailable,
@@ -59,7 +63,7 @@ impl OAuthError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
-            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::TemporarilyUnavailable | Self::Throttled { .. } => "temporarily_unavailable",
             Self::ServerError => "server_error",
         }
     }
@@ -74,7 +78,10 @@ impl OAuthError {
             Self::RevokeForeignToken => "the token was not issued to this client",
             Self::UnsupportedGrantType => "only the client_credentials grant is supported",
             Self::TemporarilyUnavailable => {
-                "the server cannot reach its database; try again shortly"
+                "the server is temporarily unable to handle the request; try again shortly"
+            }
+            Self::Throttled { .. } => {
+                "too many failed authentication attempts; retry after the time in Retry-After"
             }
             Self::ServerError => "internal server error",
         }

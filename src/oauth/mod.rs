@@ -2,6 +2,7 @@
 //! grants, building tokens. It takes parsed input, a store and `now`, and
 //! returns a result or an `OAuthError`; it imports neither axum nor sqlx.
 
+mod authenticate;
 pub mod client_auth;
 mod error;
 pub mod introspection;
@@ -9,7 +10,9 @@ pub mod metadata;
 pub mod params;
 pub mod scope;
 mod service;
+pub mod throttle;
 pub mod token;
 
+pub use authenticate::ClientAuthenticator;
 pub use error::OAuthError;
 pub use service::TokenService;

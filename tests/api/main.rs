@@ -12,4 +12,5 @@ mod interop;
 mod introspection;
 mod keys;
 mod logs;
+mod throttle;
 mod token;
