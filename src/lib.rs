@@ -15,6 +15,7 @@
 //!   implementations; the only module with SQL.
 //! - [`http`] — router, layers, extractors, thin handlers, responses.
 //! - [`config`] — layered settings validated into a typed `Config`.
+//! - [`metrics`] — the Prometheus registry behind `/metrics`.
 //! - [`startup`] — `Application::build` and `run_until_stopped`.
 //! - [`cli`] — the command line; [`telemetry`] — logging.
 
@@ -26,6 +27,7 @@ pub mod config;
 pub mod crypto;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod oauth;
 pub mod startup;
 pub mod store;

@@ -15,6 +15,7 @@ use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
 use crate::http::{AppState, router};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
+use crate::metrics::Metrics;
 use crate::oauth::throttle::Throttle;
 use crate::oauth::{ClientAuthenticator, TokenService};
 use crate::store::{self, Store, StoreError};
@@ -91,11 +92,13 @@ impl Application {
             VERIFIED_CACHE_ENTRIES,
         )
         .map_err(|e| StartupError::Io(e.to_string()))?;
+        let metrics = Arc::new(Metrics::default());
         let auth = ClientAuthenticator::new(
             store.clone(),
             hasher,
             verified,
             Throttle::new(&config.throttle),
+            metrics.clone(),
         );
         let tokens = TokenService::new(
             store.clone(),
@@ -108,6 +111,7 @@ impl Application {
             tokens: Arc::new(tokens),
             store,
             keys,
+            metrics,
         };
         Ok(Self {
             listener,

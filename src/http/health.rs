@@ -15,6 +15,18 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
+/// `GET /metrics` — Prometheus text exposition.
+pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoResponse {
+    let queue = app.tokens.authenticator().hasher().queue_depth();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        app.metrics.render(queue),
+    )
+}
+
 /// `GET /readyz` — ready for traffic: the database answers.
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = match tokio::time::timeout(READY_TIMEOUT, app.store.ping()).await {

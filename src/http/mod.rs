@@ -18,6 +18,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::keys::KeyRing;
+use crate::metrics::Metrics;
 use crate::oauth::TokenService;
 use crate::oauth::metadata::{INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH};
 use crate::store::Store;
@@ -35,6 +36,7 @@ pub struct AppState {
     pub tokens: Arc<TokenService>,
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyRing>,
+    pub metrics: Arc<Metrics>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -62,12 +64,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(response::not_found)
-        .with_state(state)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
         .layer(CatchPanicLayer::custom(response::panic_response))
-        .layer(axum::middleware::from_fn(request_context::request_context))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            request_context::request_context,
+        ))
+        .with_state(state)
 }

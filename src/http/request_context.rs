@@ -9,11 +9,13 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use axum::extract::Request;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use tracing::Instrument;
+
+use super::AppState;
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -27,11 +29,22 @@ fn prefix() -> &'static str {
     })
 }
 
-pub async fn request_context(request: Request, next: Next) -> Response {
+pub async fn request_context(
+    State(app): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // The route template, never the raw path: bounded label values.
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let id = format!("{}-{}", prefix(), NEXT.fetch_add(1, Ordering::Relaxed));
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
+    app.metrics
+        .record_request(&endpoint, response.status().as_u16(), started.elapsed());
     span.in_scope(|| {
         tracing::info!(
             status = response.status().as_u16(),

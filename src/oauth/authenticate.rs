@@ -24,6 +24,7 @@ use super::service::{internal, store_error};
 use super::throttle::Throttle;
 use crate::clients::{Client, validate_client_id};
 use crate::crypto::{HasherError, SecretHasher, VerifiedSecrets};
+use crate::metrics::{AuthFailure, Metrics};
 use crate::store::Store;
 
 pub struct ClientAuthenticator {
@@ -31,6 +32,7 @@ pub struct ClientAuthenticator {
     hasher: SecretHasher,
     verified: VerifiedSecrets,
     throttle: Throttle,
+    metrics: Arc<Metrics>,
 }
 
 impl ClientAuthenticator {
@@ -39,12 +41,14 @@ impl ClientAuthenticator {
         hasher: SecretHasher,
         verified: VerifiedSecrets,
         throttle: Throttle,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
             hasher,
             verified,
             throttle,
+            metrics,
         }
     }
 
@@ -74,33 +78,29 @@ impl ClientAuthenticator {
         let counted_id = well_formed.then_some(credentials.client_id.as_str());
 
         let Some(client) = client.filter(|c| c.enabled) else {
-            self.throttle
-                .check(counted_id, address)
-                .map_err(throttled)?;
+            self.check_throttle(counted_id, address)?;
             // Unknown, malformed or disabled: verify the dummy hash all the
             // same, so the refusal takes as long as a wrong secret's.
             self.hasher
                 .verify(credentials.secret.clone(), Vec::new())
                 .await
                 .map_err(hasher_error)?;
-            self.throttle.record_failure(counted_id, address);
-            return Err(failed(credentials));
+            return Err(self.refuse(AuthFailure::UnknownClient, counted_id, address, credentials));
         };
 
         // The warm path (SPEC §8): no throttle, no argon2.
         let fingerprint = self
             .verified
             .fingerprint(&client.client_id, &credentials.secret);
-        if self
+        let cached = self
             .verified
-            .contains(&fingerprint, live_hashes(&client, now))
-        {
+            .contains(&fingerprint, live_hashes(&client, now));
+        self.metrics.credential_cache(cached);
+        if cached {
             return Ok(client);
         }
 
-        self.throttle
-            .check(counted_id, address)
-            .map_err(throttled)?;
+        self.check_throttle(counted_id, address)?;
         let hashes: Vec<String> = live_hashes(&client, now).map(str::to_owned).collect();
         let matched = self
             .hasher
@@ -112,11 +112,39 @@ impl ClientAuthenticator {
                 self.verified.insert(fingerprint, &hashes[i]);
                 Ok(client)
             }
-            None => {
-                self.throttle.record_failure(counted_id, address);
-                Err(failed(credentials))
-            }
+            None => Err(self.refuse(AuthFailure::WrongSecret, counted_id, address, credentials)),
         }
+    }
+
+    fn check_throttle(
+        &self,
+        client_id: Option<&str>,
+        address: Option<IpAddr>,
+    ) -> Result<(), OAuthError> {
+        self.throttle
+            .check(client_id, address)
+            .map_err(|retry_after| {
+                self.metrics.auth_failed(AuthFailure::Throttled);
+                tracing::info!(retry_after, "client authentication throttled");
+                OAuthError::Throttled { retry_after }
+            })
+    }
+
+    fn refuse(
+        &self,
+        reason: AuthFailure,
+        client_id: Option<&str>,
+        address: Option<IpAddr>,
+        credentials: &ClientCredentials,
+    ) -> OAuthError {
+        self.throttle.record_failure(client_id, address);
+        self.metrics.auth_failed(reason);
+        tracing::info!(method = ?credentials.method, "client authentication failed");
+        OAuthError::InvalidClient("client authentication failed")
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 }
 
@@ -129,16 +157,6 @@ fn live_hashes(client: &Client, now: i64) -> impl Iterator<Item = &str> {
         .as_ref()
         .filter(|p| now < p.expires_at);
     std::iter::once(client.secrets.current.as_str()).chain(previous.map(|p| p.hash.as_str()))
-}
-
-fn failed(credentials: &ClientCredentials) -> OAuthError {
-    tracing::info!(method = ?credentials.method, "client authentication failed");
-    OAuthError::InvalidClient("client authentication failed")
-}
-
-fn throttled(retry_after: u64) -> OAuthError {
-    tracing::info!(retry_after, "client authentication throttled");
-    OAuthError::Throttled { retry_after }
 }
 
 fn hasher_error(e: HasherError) -> OAuthError {

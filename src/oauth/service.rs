@@ -82,6 +82,7 @@ impl TokenService {
             scope: &scope,
         };
         let access_token = self.keys.signer().sign_jwt(&claims).map_err(internal)?;
+        self.auth.metrics().token_issued();
         // Debug, not info: the request line already records the outcome, and
         // a second line per token costs measurable throughput (bench/).
         tracing::debug!(scope = %scope, expires_in = grant.ttl, "issued an access token");

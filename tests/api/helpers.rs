@@ -1,9 +1,12 @@
 //! `TestApp`: the real server on 127.0.0.1:0 over a fresh store — a new
 //! SQLite file, or a new PostgreSQL database that is dropped afterwards.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -475,5 +478,86 @@ fn with_database(url: &str, name: &str) -> String {
     match query {
         Some(q) => format!("{base}/{name}?{q}"),
         None => format!("{base}/{name}"),
+    }
+}
+
+/// `tokenmint serve` as a child process, its stderr collected.
+pub struct ServerProcess {
+    child: Child,
+    output: Arc<Mutex<String>>,
+    pub address: String,
+}
+
+impl ServerProcess {
+    pub fn start(env: &[(String, String)]) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tokenmint"));
+        for (name, _) in std::env::vars() {
+            if name.starts_with("TOKENMINT_") || name == "DATABASE_URL" {
+                command.env_remove(name);
+            }
+        }
+        let mut child = command
+            .arg("serve")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("TOKENMINT_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("server starts");
+        let output = Arc::new(Mutex::new(String::new()));
+        for pipe in [
+            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stdout.take().unwrap()),
+        ] {
+            let sink = output.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut all = sink.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
+            });
+        }
+        let started = Instant::now();
+        let address = loop {
+            let text = output.lock().unwrap().clone();
+            if let Some(line) = text.lines().find(|l| l.contains("tokenmint listening")) {
+                let at = line
+                    .find("127.0.0.1:")
+                    .expect("the listening line names the address");
+                let addr: String = line[at..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
+                    .collect();
+                break format!("http://{addr}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "server did not start: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Self {
+            child,
+            output,
+            address,
+        }
+    }
+
+    /// Sends SIGTERM without waiting.
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+    }
+
+    /// SIGTERM, then the exit status and everything the process printed.
+    pub fn stop(mut self) -> (Option<i32>, String) {
+        self.terminate();
+        let status = self.child.wait().expect("server exits");
+        std::thread::sleep(Duration::from_millis(100));
+        let output = self.output.lock().unwrap().clone();
+        (status.code(), output)
     }
 }

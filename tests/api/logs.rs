@@ -1,90 +1,9 @@
 //! With the most verbose logging, neither a secret nor a token reaches the
 //! server's output; JSON logs are one object per line.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-use crate::helpers::{TestApp, both_stores, form, json};
+use crate::helpers::{ServerProcess as Server, TestApp, both_stores, form, json};
 
 both_stores!(trace_logs_hold_no_secret_and_no_token);
-
-/// `tokenmint serve` as a child process, its stderr collected.
-struct Server {
-    child: Child,
-    output: Arc<Mutex<String>>,
-    address: String,
-}
-
-impl Server {
-    fn start(env: &[(String, String)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tokenmint"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("TOKENMINT_") || name == "DATABASE_URL" {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
-            .arg("serve")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .env("TOKENMINT_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("server starts");
-        let output = Arc::new(Mutex::new(String::new()));
-        for pipe in [
-            Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stdout.take().unwrap()),
-        ] {
-            let sink = output.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut all = sink.lock().unwrap();
-                    all.push_str(&line);
-                    all.push('\n');
-                }
-            });
-        }
-        let started = Instant::now();
-        let address = loop {
-            let text = output.lock().unwrap().clone();
-            if let Some(line) = text.lines().find(|l| l.contains("tokenmint listening")) {
-                let at = line
-                    .find("127.0.0.1:")
-                    .expect("the listening line names the address");
-                let addr: String = line[at..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == ':')
-                    .collect();
-                break format!("http://{addr}");
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "server did not start: {text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        Self {
-            child,
-            output,
-            address,
-        }
-    }
-
-    /// SIGTERM, then the exit status and everything the process printed.
-    fn stop(mut self) -> (Option<i32>, String) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let status = self.child.wait().expect("server exits");
-        std::thread::sleep(Duration::from_millis(100));
-        let output = self.output.lock().unwrap().clone();
-        (status.code(), output)
-    }
-}
 
 async fn trace_logs_hold_no_secret_and_no_token(app: TestApp) {
     let imported = "Sup3r-Secret-Value:%+ é";
