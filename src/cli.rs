@@ -53,6 +53,10 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Exit 0 when the server on the configured listen address answers
+    /// /healthz (for container health checks; needs no curl in the image).
+    #[command(hide = true)]
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -178,6 +182,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate => migrate(&config, cli.json).await,
         Command::Client(command) => client(&config, command, cli.json).await,
         Command::Key(command) => key(&config, command, cli.json).await,
+        Command::Healthcheck => healthcheck(&config),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -326,6 +331,31 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
         ClientCommand::Enable { id } => set_enabled(&admin, &id, true, now, json).await?,
     }
     Ok(())
+}
+
+fn healthcheck(config: &Config) -> Result<(), Failure> {
+    use std::io::Write as _;
+    use std::time::Duration;
+    let mut address = config.listen;
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let unhealthy = |e: &dyn std::fmt::Display| Failure::Other(format!("unhealthy: {e}"));
+    let mut stream = std::net::TcpStream::connect_timeout(&address, Duration::from_secs(2))
+        .map_err(|e| unhealthy(&e))?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| unhealthy(&e))?;
+    stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .map_err(|e| unhealthy(&e))?;
+    let mut status = [0u8; 12];
+    std::io::Read::read_exact(&mut stream, &mut status).map_err(|e| unhealthy(&e))?;
+    if &status[9..12] == b"200" {
+        Ok(())
+    } else {
+        Err(unhealthy(&String::from_utf8_lossy(&status)))
+    }
 }
 
 async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Failure> {

@@ -28,6 +28,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ("log_format", "TOKENMINT_LOG_FORMAT"),
     ("db_max_connections", "TOKENMINT_DB_MAX_CONNECTIONS"),
     ("db_acquire_timeout", "TOKENMINT_DB_ACQUIRE_TIMEOUT"),
+    ("db_query_timeout", "TOKENMINT_DB_QUERY_TIMEOUT"),
     ("jwks_max_age", "TOKENMINT_JWKS_MAX_AGE"),
     ("key_rotation_interval", "TOKENMINT_KEY_ROTATION_INTERVAL"),
     ("credential_cache_ttl", "TOKENMINT_CREDENTIAL_CACHE_TTL"),
@@ -49,6 +50,8 @@ pub struct Config {
     pub issuer: Option<String>,
     pub data_dir: PathBuf,
     pub database: Database,
+    /// Connection-pool and deadline settings for either store.
+    pub pool: PoolSettings,
     /// Required with Postgres; with SQLite, `None` means "generate one into
     /// the data folder".
     pub key_encryption_key: Option<Secret>,
@@ -68,14 +71,18 @@ pub struct Config {
 
 #[derive(Debug)]
 pub enum Database {
-    Postgres { url: Secret, pool: PoolSettings },
+    Postgres { url: Secret },
     Sqlite { path: PathBuf },
 }
 
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
+    /// PostgreSQL connections per instance.
     pub max_connections: u32,
+    /// Seconds a request waits for a connection.
     pub acquire_timeout_secs: u64,
+    /// Seconds one database operation may take.
+    pub query_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +238,9 @@ impl RawSettings {
             acquire_timeout_secs: self
                 .require("db_acquire_timeout", |v| positive(v, 600))?
                 .into(),
+            query_timeout_secs: self
+                .require("db_query_timeout", |v| positive(v, 600))?
+                .into(),
         };
         let jwks_max_age = self.require("jwks_max_age", |v| {
             v.parse::<u32>()
@@ -297,7 +307,6 @@ impl RawSettings {
                 }
                 Database::Postgres {
                     url: Secret::new(url),
-                    pool,
                 }
             }
             Some(url) if url.starts_with("sqlite:") => {
@@ -323,6 +332,7 @@ impl RawSettings {
             issuer,
             data_dir,
             database,
+            pool,
             key_encryption_key,
             token_ttl,
             signing_alg,

@@ -196,7 +196,7 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>
     if let Database::Sqlite { .. } = config.database {
         create_data_dir(config)?;
     }
-    let store: Arc<dyn Store> = store::connect(&config.database).await?.into();
+    let store: Arc<dyn Store> = store::connect(&config.database, &config.pool).await?.into();
     if migrate {
         store.migrate().await?;
     }

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::clients::Client;
+use crate::config::{Database, PoolSettings};
 
 mod postgres;
 mod sql;
@@ -132,14 +133,30 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+/// Runs one store operation with a deadline: a database that stops
+/// answering (a dropped network, a hung server) becomes `Unavailable` — a
+/// 503 for the caller — instead of a request that hangs.
+pub(crate) async fn bounded<T>(
+    limit: std::time::Duration,
+    operation: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, operation)
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(
+                "the database did not answer in time".to_owned(),
+            ))
+        })
+}
+
 /// Opens the store a `DATABASE_URL` names: `postgres://` / `postgresql://`
 /// for PostgreSQL, `sqlite:` for a SQLite file.
-pub async fn connect(database: &crate::config::Database) -> Result<Box<dyn Store>, StoreError> {
-    use crate::config::Database;
+pub async fn connect(
+    database: &Database,
+    pool: &PoolSettings,
+) -> Result<Box<dyn Store>, StoreError> {
     Ok(match database {
-        Database::Postgres { url, pool } => {
-            Box::new(PostgresStore::connect(url.expose(), pool).await?)
-        }
-        Database::Sqlite { path } => Box::new(SqliteStore::open(path).await?),
+        Database::Postgres { url } => Box::new(PostgresStore::connect(url.expose(), pool).await?),
+        Database::Sqlite { path } => Box::new(SqliteStore::open(path, pool).await?),
     })
 }

@@ -13,6 +13,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Deadline of each operation (see `store::bounded`).
+    timeout: Duration,
 }
 
 impl PostgresStore {
@@ -24,7 +26,10 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(settings.acquire_timeout_secs))
             .connect(url)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            timeout: Duration::from_secs(settings.query_timeout_secs),
+        })
     }
 }
 

@@ -139,17 +139,17 @@ macro_rules! impl_sql_store {
             }
 
             fn ping(&self) -> $crate::store::StoreFuture<'_, ()> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     sqlx::query("SELECT 1").execute(&self.pool).await?;
                     Ok(())
-                })
+                }))
             }
 
             fn insert_client<'a>(
                 &'a self,
                 client: &'a $crate::clients::Client,
             ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     let r = $crate::store::sql::ClientRow::from_client(client);
                     sqlx::query($crate::store::sql::INSERT_CLIENT)
                         .bind(r.client_id)
@@ -168,14 +168,14 @@ macro_rules! impl_sql_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(())
-                })
+                }))
             }
 
             fn get_client<'a>(
                 &'a self,
                 client_id: &'a str,
             ) -> $crate::store::StoreFuture<'a, Option<$crate::clients::Client>> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     sqlx::query_as::<_, $crate::store::sql::ClientRow>(
                         $crate::store::sql::SELECT_CLIENT,
                     )
@@ -184,11 +184,11 @@ macro_rules! impl_sql_store {
                     .await?
                     .map($crate::store::sql::ClientRow::into_client)
                     .transpose()
-                })
+                }))
             }
 
             fn list_clients(&self) -> $crate::store::StoreFuture<'_, Vec<$crate::clients::Client>> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     sqlx::query_as::<_, $crate::store::sql::ClientRow>(
                         $crate::store::sql::LIST_CLIENTS,
                     )
@@ -197,14 +197,14 @@ macro_rules! impl_sql_store {
                     .into_iter()
                     .map($crate::store::sql::ClientRow::into_client)
                     .collect()
-                })
+                }))
             }
 
             fn update_client<'a>(
                 &'a self,
                 client: &'a $crate::clients::Client,
             ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     let r = $crate::store::sql::ClientRow::from_client(client);
                     let done = sqlx::query($crate::store::sql::UPDATE_CLIENT)
                         .bind(r.client_id)
@@ -223,27 +223,27 @@ macro_rules! impl_sql_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected() == 1)
-                })
+                }))
             }
 
             fn delete_client<'a>(
                 &'a self,
                 client_id: &'a str,
             ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
                         .bind(client_id)
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected() == 1)
-                })
+                }))
             }
 
             fn insert_signing_key<'a>(
                 &'a self,
                 key: &'a $crate::store::StoredKey,
             ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     sqlx::query($crate::store::sql::INSERT_KEY)
                         .bind(&key.kid)
                         .bind(&key.alg)
@@ -254,20 +254,20 @@ macro_rules! impl_sql_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(())
-                })
+                }))
             }
 
             fn list_signing_keys(
                 &self,
             ) -> $crate::store::StoreFuture<'_, Vec<$crate::store::StoredKey>> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     let rows = sqlx::query_as::<_, $crate::store::sql::KeyRow>(
                         $crate::store::sql::LIST_KEYS,
                     )
                     .fetch_all(&self.pool)
                     .await?;
                     Ok(rows.into_iter().map(Into::into).collect())
-                })
+                }))
             }
 
             fn revoke_token<'a>(
@@ -276,7 +276,7 @@ macro_rules! impl_sql_store {
                 client_id: &'a str,
                 expires_at: i64,
             ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     sqlx::query($crate::store::sql::REVOKE_TOKEN)
                         .bind(jti)
                         .bind(client_id)
@@ -284,30 +284,30 @@ macro_rules! impl_sql_store {
                         .execute(&self.pool)
                         .await?;
                     Ok(())
-                })
+                }))
             }
 
             fn is_token_revoked<'a>(
                 &'a self,
                 jti: &'a str,
             ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     let count: i64 = sqlx::query_scalar($crate::store::sql::IS_REVOKED)
                         .bind(jti)
                         .fetch_one(&self.pool)
                         .await?;
                     Ok(count > 0)
-                })
+                }))
             }
 
             fn prune_revoked_tokens(&self, now: i64) -> $crate::store::StoreFuture<'_, u64> {
-                Box::pin(async move {
+                Box::pin($crate::store::bounded(self.timeout, async move {
                     let done = sqlx::query($crate::store::sql::PRUNE_REVOKED)
                         .bind(now)
                         .execute(&self.pool)
                         .await?;
                     Ok(done.rows_affected())
-                })
+                }))
             }
         }
     };

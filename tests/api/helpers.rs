@@ -131,14 +131,35 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, extra_env: &[(&str, &str)]) -> Option<Self> {
+        Self::spawn_inner(backend, extra_env, None).await
+    }
+
+    /// A Postgres-backed app whose database connections go through
+    /// `through` (a proxy the test controls) instead of straight to the server.
+    pub async fn spawn_postgres_through(
+        through: std::net::SocketAddr,
+        extra_env: &[(&str, &str)],
+    ) -> Option<Self> {
+        Self::spawn_inner(Backend::Postgres, extra_env, Some(through)).await
+    }
+
+    async fn spawn_inner(
+        backend: Backend,
+        extra_env: &[(&str, &str)],
+        through: Option<std::net::SocketAddr>,
+    ) -> Option<Self> {
         init_test_logging();
         let dir = TempDir::new();
         let (database, mut env) = match backend {
             Backend::Sqlite => (None, vec![]),
             Backend::Postgres => {
                 let db = TestDatabase::create().await?;
+                let url = match through {
+                    Some(addr) => with_host(&db.url, &addr.to_string()),
+                    None => db.url.clone(),
+                };
                 let env = vec![
-                    ("DATABASE_URL".to_owned(), db.url.clone()),
+                    ("DATABASE_URL".to_owned(), url),
                     (
                         "TOKENMINT_KEY_ENCRYPTION_KEY".to_owned(),
                         TEST_KEK.to_owned(),
@@ -463,6 +484,21 @@ impl Drop for TestDatabase {
         })
         .join();
     }
+}
+
+/// The `host:port` of a `postgres://` URL.
+pub fn host_port(url: &str) -> String {
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
+/// `url` with its `host:port` replaced.
+fn with_host(url: &str, host_port_new: &str) -> String {
+    url.replacen(&host_port(url), host_port_new, 1)
 }
 
 /// `postgres://u@h:5432/postgres?x=y` with its database replaced by `name`.

@@ -6,6 +6,7 @@ mod helpers;
 
 mod cli;
 mod credential_cache;
+mod database_faults;
 mod discovery;
 mod fuzz;
 mod instances;

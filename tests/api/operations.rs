@@ -27,6 +27,29 @@ async fn health_readiness_and_request_ids(app: TestApp) {
         "one id per request"
     );
     assert_eq!(json(ready).await["database"], "ok");
+
+    // The container's HEALTHCHECK command.
+    let port = app.address.rsplit(':').next().unwrap();
+    let mut env = app.env.clone();
+    env.push(("TOKENMINT_LISTEN".into(), format!("0.0.0.0:{port}")));
+    let healthy = crate::helpers::run_binary(&["healthcheck"], &env, None);
+    assert_eq!(
+        healthy.status.code(),
+        Some(0),
+        "healthcheck against a live server"
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    env.push(("TOKENMINT_LISTEN".into(), format!("127.0.0.1:{closed}")));
+    let unhealthy = crate::helpers::run_binary(&["healthcheck"], &env, None);
+    assert_eq!(
+        unhealthy.status.code(),
+        Some(1),
+        "healthcheck against nothing"
+    );
 }
 
 /// Samples keyed by `name{labels}`, checking every line's syntax on the way.

@@ -1,0 +1,153 @@
+//! A database that stops answering: requests get 503 with Retry-After within
+//! seconds instead of hanging, readiness fails, the process stays up, and
+//! service resumes by itself when the database returns. The outage is made
+//! by a TCP proxy between the server and Postgres that the test controls.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::helpers::{TestApp, host_port, json};
+
+const FORWARD: u8 = 0;
+/// New connections are closed at once and open ones are cut.
+const REFUSE: u8 = 1;
+/// Bytes are held, neither delivered nor refused: packets silently dropped.
+const BLACKHOLE: u8 = 2;
+
+struct Proxy {
+    address: SocketAddr,
+    mode: Arc<AtomicU8>,
+}
+
+impl Proxy {
+    async fn start(upstream: String) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mode = Arc::new(AtomicU8::new(FORWARD));
+        let shared = mode.clone();
+        tokio::spawn(async move {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if shared.load(Ordering::SeqCst) == REFUSE {
+                    continue; // dropped: closed at once
+                }
+                let Ok(outbound) = TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (client_read, client_write) = inbound.into_split();
+                let (server_read, server_write) = outbound.into_split();
+                tokio::spawn(pump(client_read, server_write, shared.clone()));
+                tokio::spawn(pump(server_read, client_write, shared.clone()));
+            }
+        });
+        Self { address, mode }
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+}
+
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mode: Arc<AtomicU8>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = tokio::select! {
+            read = from.read(&mut buf) => match read {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            },
+            () = tokio::time::sleep(Duration::from_millis(50)) => {
+                if mode.load(Ordering::SeqCst) == REFUSE { return; }
+                continue;
+            }
+        };
+        loop {
+            match mode.load(Ordering::SeqCst) {
+                FORWARD => break,
+                REFUSE => return,
+                _ => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn post_token(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+) -> (u16, Option<String>, serde_json::Value, Duration) {
+    let started = Instant::now();
+    let response = app
+        .post_token("grant_type=client_credentials", Some((id, secret)))
+        .await;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry_after, json(response).await, started.elapsed())
+}
+
+async fn ready(app: &TestApp) -> u16 {
+    app.http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_answers_503_then_recovers() {
+    let admin_url = std::env::var("TOKENMINT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let proxy = Proxy::start(host_port(&admin_url)).await;
+    let settings = [
+        ("TOKENMINT_DB_ACQUIRE_TIMEOUT", "2"),
+        ("TOKENMINT_DB_QUERY_TIMEOUT", "2"),
+    ];
+    let Some(app) = TestApp::spawn_postgres_through(proxy.address, &settings).await else {
+        return;
+    };
+    let (id, secret) = app.standard_client().await;
+    assert_eq!(
+        post_token(&app, &id, &secret).await.0,
+        200,
+        "before the outage"
+    );
+
+    for (name, mode) in [("refused", REFUSE), ("black-holed", BLACKHOLE)] {
+        proxy.set(mode);
+        let (status, retry_after, body, took) = post_token(&app, &id, &secret).await;
+        assert_eq!(status, 503, "{name}: 503, not a hang or a 500");
+        assert!(
+            took < Duration::from_secs(10),
+            "{name}: answered in {took:?}"
+        );
+        assert_eq!(body["error"], "temporarily_unavailable", "{name}");
+        assert!(retry_after.is_some(), "{name}: Retry-After");
+        assert_eq!(ready(&app).await, 503, "{name}: not ready");
+        let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200, "{name}: the process stays up");
+
+        proxy.set(FORWARD);
+        let recovered = TestApp::eventually(20, || async {
+            let (status, ..) = post_token(&app, &id, &secret).await;
+            (status == 200 && ready(&app).await == 200).then_some(())
+        })
+        .await;
+        assert!(
+            recovered.is_some(),
+            "{name}: service resumes by itself when the database returns"
+        );
+    }
+}
