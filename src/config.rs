@@ -41,6 +41,8 @@ const SETTINGS: &[(&str, &str)] = &[
         "TOKENMINT_THROTTLE_ADDRESS_FAILURES",
     ),
     ("throttle_window", "TOKENMINT_THROTTLE_WINDOW"),
+    ("tls_cert", "TOKENMINT_TLS_CERT"),
+    ("tls_key", "TOKENMINT_TLS_KEY"),
 ];
 
 #[derive(Debug)]
@@ -67,6 +69,14 @@ pub struct Config {
     /// Seconds a successful secret verification is remembered; 0 disables it.
     pub credential_cache_ttl: u64,
     pub throttle: ThrottleSettings,
+    /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug)]
@@ -283,6 +293,15 @@ impl RawSettings {
                     })
             })?),
         };
+        let tls = match (self.get("tls_cert"), self.get("tls_key")) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            (Some(_), None) => return Err(invalid("tls_key", "is required when tls_cert is set")),
+            (None, Some(_)) => return Err(invalid("tls_cert", "is required when tls_key is set")),
+        };
         let key_encryption_key = self.get("key_encryption_key").map(Secret::new);
         if let Some(kek) = &key_encryption_key {
             crate::crypto::KeyEncryptionKey::from_base64(kek.expose()).map_err(|e| {
@@ -342,6 +361,7 @@ impl RawSettings {
             key_rotation_interval,
             credential_cache_ttl,
             throttle,
+            tls,
         })
     }
 }

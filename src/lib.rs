@@ -17,7 +17,8 @@
 //! - [`config`] — layered settings validated into a typed `Config`.
 //! - [`metrics`] — the Prometheus registry behind `/metrics`.
 //! - [`startup`] — `Application::build` and `run_until_stopped`.
-//! - [`cli`] — the command line; [`telemetry`] — logging.
+//! - [`cli`] — the command line; [`telemetry`] — logging; [`tls`] — the
+//!   optional rustls listener.
 
 pub mod admin;
 pub mod cli;
@@ -32,3 +33,4 @@ pub mod oauth;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
-use crate::http::{AppState, router};
+use crate::http::{AppState, Peer, router};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::metrics::Metrics;
 use crate::oauth::throttle::Throttle;
@@ -66,6 +66,8 @@ impl From<KeyError> for StartupError {
 
 pub struct Application {
     listener: TcpListener,
+    /// Set when serving HTTPS.
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     address: SocketAddr,
     issuer: String,
     state: AppState,
@@ -76,16 +78,24 @@ impl Application {
     pub async fn build(config: &Config, migrate: bool) -> Result<Self, StartupError> {
         let store = open_store(config, migrate).await?;
         let keys = Arc::new(open_key_ring(config, store.clone()).await?);
+        let tls = match &config.tls {
+            Some(files) => Some(crate::tls::server_config(&files.cert, &files.key).map_err(|e| {
+                StartupError::Config(ConfigError(format!("invalid setting tls_cert/tls_key (TOKENMINT_TLS_CERT/TOKENMINT_TLS_KEY): {e}")))
+            })?),
+            None => None,
+        };
         let listener = TcpListener::bind(config.listen)
             .await
             .map_err(|e| StartupError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
         let address = listener
             .local_addr()
             .map_err(|e| StartupError::Io(e.to_string()))?;
-        let issuer = config
-            .issuer
-            .clone()
-            .unwrap_or_else(|| format!("http://{address}"));
+        let issuer = config.issuer.clone().unwrap_or_else(|| {
+            format!(
+                "{}://{address}",
+                if tls.is_some() { "https" } else { "http" }
+            )
+        });
         let hasher = argon2_hasher()?;
         let verified = VerifiedSecrets::new(
             Duration::from_secs(config.credential_cache_ttl),
@@ -115,6 +125,7 @@ impl Application {
         };
         Ok(Self {
             listener,
+            tls,
             address,
             issuer,
             state,
@@ -146,10 +157,20 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, issuer = %self.issuer, store = self.state.store.backend(), "tokenmint listening");
         let maintenance = tokio::spawn(maintain(self.state.keys.clone(), self.state.store.clone()));
-        let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let app = router(self.state).into_make_service_with_connect_info::<Peer>();
+        let served = match self.tls {
+            Some(config) => {
+                let listener = crate::tls::TlsListener::new(self.listener, config)?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        };
         maintenance.abort();
         served
     }

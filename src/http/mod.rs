@@ -31,6 +31,28 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// client or dependency cannot hold a connection forever.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The caller's address, for either listener (plain TCP or TLS).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub tokens: Arc<TokenService>,

@@ -1,14 +1,12 @@
 //! The three endpoints that authenticate a client: token, introspection, revocation.
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{CACHE_CONTROL, PRAGMA};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
 use super::extract::{BasicAuth, OAuthForm};
+use super::{AppState, Peer};
 use crate::clock::unix_now;
 use crate::oauth::OAuthError;
 use crate::oauth::introspection::TokenRequestByCaller;
@@ -17,7 +15,7 @@ use crate::oauth::token::{TokenRequest, TokenResponse};
 /// `POST /token` — the client credentials grant (RFC 6749 §4.4).
 pub async fn token(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     BasicAuth(basic): BasicAuth,
     OAuthForm(params): OAuthForm,
 ) -> Result<TokenResponse, OAuthError> {
@@ -28,7 +26,7 @@ pub async fn token(
 /// `POST /introspect` — token introspection (RFC 7662).
 pub async fn introspect(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     BasicAuth(basic): BasicAuth,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {
@@ -47,7 +45,7 @@ pub async fn introspect(
 /// `POST /revoke` — token revocation (RFC 7009): 200 with an empty body.
 pub async fn revoke(
     State(app): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     BasicAuth(basic): BasicAuth,
     OAuthForm(params): OAuthForm,
 ) -> Result<Response, OAuthError> {

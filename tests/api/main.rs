@@ -16,4 +16,5 @@ mod keys;
 mod logs;
 mod operations;
 mod throttle;
+mod tls;
 mod token;
