@@ -153,16 +153,12 @@ impl Metrics {
                 h.count
             );
         }
-        family(
+        scalar(
             &mut out,
             "tokenmint_tokens_issued_total",
             "counter",
             "Access tokens issued.",
-        );
-        let _ = writeln!(
-            out,
-            "tokenmint_tokens_issued_total {}",
-            self.tokens_issued.load(Ordering::Relaxed)
+            self.tokens_issued.load(Ordering::Relaxed),
         );
         family(
             &mut out,
@@ -187,35 +183,27 @@ impl Metrics {
                 reason.label()
             );
         }
-        family(
+        scalar(
             &mut out,
             "tokenmint_credential_cache_hits_total",
             "counter",
             "Authentications answered by the verified-credential cache.",
+            self.cache_hits.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "tokenmint_credential_cache_hits_total {}",
-            self.cache_hits.load(Ordering::Relaxed)
-        );
-        family(
+        scalar(
             &mut out,
             "tokenmint_credential_cache_misses_total",
             "counter",
             "Authentications of an enabled client that needed argon2.",
+            self.cache_misses.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "tokenmint_credential_cache_misses_total {}",
-            self.cache_misses.load(Ordering::Relaxed)
-        );
-        family(
+        scalar(
             &mut out,
             "tokenmint_argon2_queue_depth",
             "gauge",
             "argon2 verifications running or waiting.",
+            argon2_queue,
         );
-        let _ = writeln!(out, "tokenmint_argon2_queue_depth {argon2_queue}");
         out
     }
 }
@@ -223,6 +211,12 @@ impl Metrics {
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// A family with one unlabelled sample.
+fn scalar(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
 }
 
 /// Label values escape `\`, `"` and newlines (the exposition format's rule).

@@ -11,6 +11,36 @@ use crate::oauth::OAuthError;
 use crate::oauth::client_auth::{ClientCredentials, parse_basic};
 use crate::oauth::params::FormParams;
 
+/// Everything a client-authenticating endpoint reads from a request: the
+/// caller's address (for the throttle), Basic credentials if any, and the
+/// form parameters.
+pub struct ClientRequest {
+    pub address: std::net::IpAddr,
+    pub basic: Option<ClientCredentials>,
+    pub params: FormParams,
+}
+
+impl<S: Send + Sync> FromRequest<S> for ClientRequest {
+    type Rejection = OAuthError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let address = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<super::Peer>>()
+            .map(|info| info.0.0.ip())
+            .ok_or(OAuthError::ServerError)?;
+        let BasicAuth(basic) = BasicAuth::from_request_parts(&mut parts, state).await?;
+        let OAuthForm(params) =
+            OAuthForm::from_request(Request::from_parts(parts, body), state).await?;
+        Ok(Self {
+            address,
+            basic,
+            params,
+        })
+    }
+}
+
 /// Credentials from an `Authorization: Basic` header, if any.
 pub struct BasicAuth(pub Option<ClientCredentials>);
 

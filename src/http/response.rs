@@ -18,7 +18,7 @@ use crate::oauth::token::TokenResponse;
 /// "no-store" in any response containing tokens, credentials, or other
 /// sensitive information, as well as the "Pragma" response header field with
 /// a value of "no-cache"."
-const NO_STORE: [(HeaderName, HeaderValue); 2] = [
+pub const NO_STORE: [(HeaderName, HeaderValue); 2] = [
     (CACHE_CONTROL, HeaderValue::from_static("no-store")),
     (PRAGMA, HeaderValue::from_static("no-cache")),
 ];

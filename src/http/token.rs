@@ -1,12 +1,13 @@
-//! The three endpoints that authenticate a client: token, introspection, revocation.
+//! The three endpoints that authenticate a client: token, introspection,
+//! revocation. Each parses its request and calls one service function.
 
 use axum::Json;
-use axum::extract::{ConnectInfo, State};
-use axum::http::header::{CACHE_CONTROL, PRAGMA};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 
-use super::extract::{BasicAuth, OAuthForm};
-use super::{AppState, Peer};
+use super::AppState;
+use super::extract::ClientRequest;
+use super::response::NO_STORE;
 use crate::clock::unix_now;
 use crate::oauth::OAuthError;
 use crate::oauth::introspection::TokenRequestByCaller;
@@ -15,43 +16,35 @@ use crate::oauth::token::{TokenRequest, TokenResponse};
 /// `POST /token` — the client credentials grant (RFC 6749 §4.4).
 pub async fn token(
     State(app): State<AppState>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    BasicAuth(basic): BasicAuth,
-    OAuthForm(params): OAuthForm,
+    request: ClientRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    let request = TokenRequest::parse(basic, &params)?;
-    app.tokens.issue(request, Some(peer.ip()), unix_now()).await
+    let parsed = TokenRequest::parse(request.basic, &request.params)?;
+    app.tokens
+        .issue(parsed, Some(request.address), unix_now())
+        .await
 }
 
 /// `POST /introspect` — token introspection (RFC 7662).
 pub async fn introspect(
     State(app): State<AppState>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    BasicAuth(basic): BasicAuth,
-    OAuthForm(params): OAuthForm,
+    request: ClientRequest,
 ) -> Result<Response, OAuthError> {
-    let request = TokenRequestByCaller::parse(basic, &params)?;
+    let parsed = TokenRequestByCaller::parse(request.basic, &request.params)?;
     let answer = app
         .tokens
-        .introspect(request, Some(peer.ip()), unix_now())
+        .introspect(parsed, Some(request.address), unix_now())
         .await?;
-    Ok((
-        [(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")],
-        Json(answer),
-    )
-        .into_response())
+    Ok((NO_STORE, Json(answer)).into_response())
 }
 
 /// `POST /revoke` — token revocation (RFC 7009): 200 with an empty body.
 pub async fn revoke(
     State(app): State<AppState>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    BasicAuth(basic): BasicAuth,
-    OAuthForm(params): OAuthForm,
+    request: ClientRequest,
 ) -> Result<Response, OAuthError> {
-    let request = TokenRequestByCaller::parse(basic, &params)?;
+    let parsed = TokenRequestByCaller::parse(request.basic, &request.params)?;
     app.tokens
-        .revoke(request, Some(peer.ip()), unix_now())
+        .revoke(parsed, Some(request.address), unix_now())
         .await?;
-    Ok([(CACHE_CONTROL, "no-store"), (PRAGMA, "no-cache")].into_response())
+    Ok(NO_STORE.into_response())
 }
