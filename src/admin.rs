@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::clients::{
-    self, CLIENT_CREDENTIALS, Client, FieldError, SecretHashes, validate_audience,
+    self, CLIENT_CREDENTIALS, Client, FieldError, PreviousSecret, SecretHashes, validate_audience,
     validate_audiences, validate_client_id, validate_grant_types, validate_token_ttl,
 };
 use crate::clock::rfc3339;
@@ -18,6 +18,9 @@ use crate::store::{Store, StoreError, StoredKey};
 /// The longest secret `--secret-stdin` accepts: argon2 hashes any length, but
 /// an unbounded input is unbounded work.
 pub const MAX_IMPORTED_SECRET_LEN: usize = 1024;
+
+/// The longest overlap a rotated secret may have: 30 days.
+pub const MAX_SECRET_OVERLAP: u64 = 30 * 86_400;
 
 /// What a new client is made of. Omitted defaults: `default_scopes` = all
 /// `scopes`; `default_audience` = the first audience (or none, meaning the
@@ -309,6 +312,43 @@ impl<'a> ClientAdmin<'a> {
         }
         tracing::info!(client_id = %client.client_id, "updated client");
         Ok(client)
+    }
+
+    /// Issues a new secret. The previous one keeps working for `overlap`
+    /// seconds (so that deployments can roll), and never after — on every
+    /// instance, cached or not, since a cached success only counts while
+    /// the hash it matched is live. Zero cuts the old secret at once. A
+    /// rotation during an overlap ends the older overlap: only the secret
+    /// being replaced is kept.
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        overlap: u64,
+        now: i64,
+    ) -> Result<(Client, ClientSecret), AdminError> {
+        if overlap > MAX_SECRET_OVERLAP {
+            return Err(FieldError::new(
+                "overlap",
+                format!("at most {MAX_SECRET_OVERLAP} seconds (30 days)"),
+            )
+            .into());
+        }
+        let mut client = self.get(client_id).await?;
+        let secret = ClientSecret::generate()?;
+        let replaced = std::mem::replace(
+            &mut client.secrets.current,
+            self.hasher.hash(secret.clone()).await?,
+        );
+        client.secrets.previous = (overlap > 0).then(|| PreviousSecret {
+            hash: replaced,
+            expires_at: now.saturating_add(i64::try_from(overlap).unwrap_or(i64::MAX)),
+        });
+        client.updated_at = now.max(client.updated_at);
+        if !self.store.update_client(&client).await? {
+            return Err(AdminError::NotFound);
+        }
+        tracing::info!(client_id, overlap, "rotated client secret");
+        Ok((client, secret))
     }
 
     pub async fn set_enabled(

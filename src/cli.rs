@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::admin::{
     AdminError, ClientAdmin, ClientChanges, ClientView, KeyView, MAX_IMPORTED_SECRET_LEN, NewClient,
 };
-use crate::clock::unix_now;
+use crate::clock::{rfc3339, unix_now};
 use crate::config::Config;
 use crate::crypto::ClientSecret;
 use crate::keys::KeyStatus;
@@ -99,6 +99,14 @@ pub enum ClientCommand {
         /// Use the server's default token lifetime again.
         #[arg(long, conflicts_with = "ttl")]
         clear_ttl: bool,
+    },
+    /// Issue a new secret; the previous one keeps working for --overlap.
+    RotateSecret {
+        id: String,
+        /// How long the previous secret keeps working: seconds or a
+        /// duration ("24h"); 0 cuts it at once.
+        #[arg(long, default_value = "0", value_parser = parse_seconds)]
+        overlap: u32,
     },
     /// Delete a client; its tokens stop being issued at once.
     Delete { id: String },
@@ -319,6 +327,30 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
                     .map_err(|e| named(e, &id))?,
             );
             print(json, &view, || describe(&view));
+        }
+        ClientCommand::RotateSecret { id, overlap } => {
+            let (client, secret) = admin
+                .rotate_secret(&id, overlap.into(), now)
+                .await
+                .map_err(|e| named(e, &id))?;
+            let previous_expires_at = client
+                .secrets
+                .previous
+                .as_ref()
+                .map(|p| rfc3339(p.expires_at));
+            let human = format!(
+                "client_id:        {id}\nclient_secret:    {}\nprevious secret:  {}\n\nStore this secret now: it is shown only once.",
+                secret.expose(),
+                previous_expires_at
+                    .as_deref()
+                    .map_or("no longer works".to_owned(), |t| format!("works until {t}")),
+            );
+            let value = serde_json::json!({
+                "client_id": id,
+                "client_secret": secret.expose(),
+                "previous_secret_expires_at": previous_expires_at,
+            });
+            print(json, &value, || human);
         }
         ClientCommand::Delete { id } => {
             admin.delete(&id).await.map_err(|e| named(e, &id))?;

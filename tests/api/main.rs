@@ -15,6 +15,7 @@ mod introspection;
 mod keys;
 mod logs;
 mod operations;
+mod secret_rotation;
 mod throttle;
 mod tls;
 mod token;

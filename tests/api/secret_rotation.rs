@@ -1,0 +1,89 @@
+//! Secret rotation with overlap (SPEC §4): the previous secret works until
+//! the overlap ends and never after — even for a caller whose earlier
+//! success was cached.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::helpers::{TestApp, both_stores};
+
+both_stores!(
+    rotation_keeps_the_old_secret_for_the_overlap_only,
+    rotation_without_overlap_cuts_at_once
+);
+
+const GRANT: &str = "grant_type=client_credentials";
+
+async fn status(app: &TestApp, id: &str, secret: &str) -> u16 {
+    app.post_token(GRANT, Some((id, secret)))
+        .await
+        .status()
+        .as_u16()
+}
+
+fn rotate(app: &TestApp, id: &str, overlap: &str) -> Value {
+    let output = app.cli(
+        &[
+            "client",
+            "rotate-secret",
+            id,
+            "--overlap",
+            overlap,
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        output.status.success(),
+        "rotate-secret: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+async fn rotation_keeps_the_old_secret_for_the_overlap_only(app: TestApp) {
+    let (id, old) = app.standard_client().await;
+    assert_eq!(
+        status(&app, &id, &old).await,
+        200,
+        "the old secret, now cached"
+    );
+
+    let rotated = rotate(&app, &id, "4s");
+    let new = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    assert!(
+        rotated["previous_secret_expires_at"].is_string(),
+        "{rotated}"
+    );
+    assert_eq!(status(&app, &id, &new).await, 200, "the new secret");
+    assert_eq!(
+        status(&app, &id, &old).await,
+        200,
+        "the old secret during the overlap"
+    );
+
+    tokio::time::sleep(Duration::from_millis(5100)).await;
+    assert_eq!(
+        status(&app, &id, &old).await,
+        401,
+        "the old secret after the overlap, though cached"
+    );
+    assert_eq!(status(&app, &id, &new).await, 200, "the new secret still");
+}
+
+async fn rotation_without_overlap_cuts_at_once(app: TestApp) {
+    let (id, old) = app.standard_client().await;
+    assert_eq!(status(&app, &id, &old).await, 200);
+    let rotated = rotate(&app, &id, "0s");
+    assert!(rotated["previous_secret_expires_at"].is_null());
+    assert_eq!(status(&app, &id, &old).await, 401, "cut at once");
+    let new = rotated["client_secret"].as_str().unwrap();
+    assert_eq!(status(&app, &id, new).await, 200);
+
+    let missing = app.cli(&["client", "rotate-secret", "nobody"], None);
+    assert_eq!(missing.status.code(), Some(1), "unknown client");
+    let too_long = app.cli(&["client", "rotate-secret", &id, "--overlap", "400d"], None);
+    assert_eq!(too_long.status.code(), Some(2), "overlap out of range");
+}
