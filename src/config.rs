@@ -41,6 +41,8 @@ const SETTINGS: &[(&str, &str)] = &[
         "TOKENMINT_THROTTLE_ADDRESS_FAILURES",
     ),
     ("throttle_window", "TOKENMINT_THROTTLE_WINDOW"),
+    ("admin_listen", "TOKENMINT_ADMIN_LISTEN"),
+    ("admin_scope", "TOKENMINT_ADMIN_SCOPE"),
     ("tls_cert", "TOKENMINT_TLS_CERT"),
     ("tls_key", "TOKENMINT_TLS_KEY"),
 ];
@@ -69,6 +71,10 @@ pub struct Config {
     /// Seconds a successful secret verification is remembered; 0 disables it.
     pub credential_cache_ttl: u64,
     pub throttle: ThrottleSettings,
+    /// Serve the admin API on this address only (off the public listener).
+    pub admin_listen: Option<SocketAddr>,
+    /// The scope an access token needs for the admin API.
+    pub admin_scope: String,
     /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
     pub tls: Option<TlsFiles>,
 }
@@ -293,6 +299,15 @@ impl RawSettings {
                     })
             })?),
         };
+        let admin_listen = self.parse("admin_listen", |v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| format!("expected an address such as 127.0.0.1:8081, got '{v}'"))
+        })?;
+        let admin_scope = self.require("admin_scope", |v| {
+            crate::oauth::scope::is_scope_token(v)
+                .then(|| v.to_owned())
+                .ok_or_else(|| format!("'{v}' is not a scope token (RFC 6749 §3.3)"))
+        })?;
         let tls = match (self.get("tls_cert"), self.get("tls_key")) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsFiles {
@@ -361,6 +376,8 @@ impl RawSettings {
             key_rotation_interval,
             credential_cache_ttl,
             throttle,
+            admin_listen,
+            admin_scope,
             tls,
         })
     }

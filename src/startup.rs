@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
-use crate::http::{AppState, Peer, router};
+use crate::http::{AppState, Peer, Surface, router};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::metrics::Metrics;
 use crate::oauth::throttle::Throttle;
@@ -68,6 +68,8 @@ pub struct Application {
     listener: TcpListener,
     /// Set when serving HTTPS.
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    /// The admin API's own listener, when `admin_listen` is set.
+    admin_listener: Option<TcpListener>,
     address: SocketAddr,
     issuer: String,
     state: AppState,
@@ -122,9 +124,17 @@ impl Application {
             store,
             keys,
             metrics,
+            admin_scope: config.admin_scope.as_str().into(),
+        };
+        let admin_listener = match config.admin_listen {
+            Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
+                StartupError::Io(format!("cannot listen on {address} (admin_listen): {e}"))
+            })?),
+            None => None,
         };
         Ok(Self {
             listener,
+            admin_listener,
             tls,
             address,
             issuer,
@@ -157,22 +167,59 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, issuer = %self.issuer, store = self.state.store.backend(), "tokenmint listening");
         let maintenance = tokio::spawn(maintain(self.state.keys.clone(), self.state.store.clone()));
-        let app = router(self.state).into_make_service_with_connect_info::<Peer>();
-        let served = match self.tls {
-            Some(config) => {
-                let listener = crate::tls::TlsListener::new(self.listener, config)?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            None => {
-                axum::serve(self.listener, app)
-                    .with_graceful_shutdown(shutdown)
-                    .await
+        // One shutdown signal, fanned out to every listener.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|s| *s).await;
+        };
+        let surface = if self.admin_listener.is_some() {
+            Surface::Public
+        } else {
+            Surface::All
+        };
+        let app = router(self.state.clone(), surface).into_make_service_with_connect_info::<Peer>();
+        let public = async {
+            match self.tls {
+                Some(config) => {
+                    let listener = crate::tls::TlsListener::new(self.listener, config)?;
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(until_stopped(stopped.clone()))
+                        .await
+                }
+                None => {
+                    axum::serve(self.listener, app)
+                        .with_graceful_shutdown(until_stopped(stopped.clone()))
+                        .await
+                }
             }
         };
+        let admin = async {
+            let Some(listener) = self.admin_listener else {
+                return Ok(());
+            };
+            if let Ok(address) = listener.local_addr() {
+                tracing::info!(%address, "admin API listening");
+            }
+            let app = router(self.state.clone(), Surface::Admin)
+                .into_make_service_with_connect_info::<Peer>();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(until_stopped(stopped.clone()))
+                .await
+        };
+        let (public, admin) = tokio::join!(public, admin);
         maintenance.abort();
-        served
+        public.and(admin)
+    }
+
+    /// The admin listener's address, when the admin API has its own.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 }
 

@@ -2,6 +2,7 @@
 //! that turn requests into protocol input. Handlers extract, call one
 //! function, and map its result; protocol decisions live in `oauth`.
 
+mod admin;
 mod discovery;
 mod extract;
 mod health;
@@ -59,34 +60,67 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub keys: Arc<KeyRing>,
     pub metrics: Arc<Metrics>,
+    /// The scope the admin API requires.
+    pub admin_scope: Arc<str>,
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route(
-            TOKEN_PATH,
-            post(token::token).fallback(response::method_not_allowed_post),
-        )
-        .route(
-            INTROSPECTION_PATH,
-            post(token::introspect).fallback(response::method_not_allowed_post),
-        )
-        .route(
-            REVOCATION_PATH,
-            post(token::revoke).fallback(response::method_not_allowed_post),
-        )
-        .route(JWKS_PATH, get(discovery::jwks))
-        .route(
-            "/.well-known/oauth-authorization-server",
-            get(discovery::metadata),
-        )
-        .route(
-            "/.well-known/openid-configuration",
-            get(discovery::metadata),
-        )
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything: the public endpoints and the admin API.
+    All,
+    /// The public endpoints only (the admin API has its own listener).
+    Public,
+    /// The admin API only, with health for its own probes.
+    Admin,
+}
+
+pub fn router(state: AppState, surface: Surface) -> Router {
+    let mut routes = Router::new();
+    if surface != Surface::Admin {
+        routes = routes
+            .route(
+                TOKEN_PATH,
+                post(token::token).fallback(response::method_not_allowed_post),
+            )
+            .route(
+                INTROSPECTION_PATH,
+                post(token::introspect).fallback(response::method_not_allowed_post),
+            )
+            .route(
+                REVOCATION_PATH,
+                post(token::revoke).fallback(response::method_not_allowed_post),
+            )
+            .route(JWKS_PATH, get(discovery::jwks))
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(discovery::metadata),
+            )
+            .route(
+                "/.well-known/openid-configuration",
+                get(discovery::metadata),
+            )
+            .route("/readyz", get(health::readyz))
+            .route("/metrics", get(health::metrics));
+    }
+    if surface != Surface::Public {
+        routes = routes
+            .route(
+                "/admin/clients",
+                get(admin::list_clients).post(admin::create_client),
+            )
+            .route(
+                "/admin/clients/{id}",
+                get(admin::get_client)
+                    .patch(admin::update_client)
+                    .delete(admin::delete_client),
+            )
+            .route("/admin/clients/{id}/secret", post(admin::rotate_secret))
+            .route("/admin/keys", get(admin::list_keys))
+            .route("/admin/keys/rotate", post(admin::rotate_key));
+    }
+    routes
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
         .fallback(response::not_found)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -50,6 +50,22 @@ pub struct VerifiedClaims {
 }
 
 impl VerifiedClaims {
+    /// Whether `aud` (a string or an array) names `audience`.
+    pub fn has_audience(&self, audience: &str) -> bool {
+        match &self.aud {
+            Value::String(one) => one == audience,
+            Value::Array(many) => many.iter().any(|a| a.as_str() == Some(audience)),
+            _ => false,
+        }
+    }
+
+    /// Whether the space-delimited `scope` holds `wanted`.
+    pub fn has_scope(&self, wanted: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|s| s.split(' ').any(|t| t == wanted))
+    }
+
     /// Within its validity window at `now`.
     pub fn is_current(&self, now: i64) -> bool {
         now < self.exp && self.nbf.is_none_or(|nbf| nbf <= now)

@@ -107,8 +107,23 @@ impl TokenService {
         self.auth
             .authenticate(&request.credentials, address, now)
             .await?;
-        let Some(claims) = self.live_claims(&request.token, now) else {
-            return Ok(IntrospectionResponse::inactive());
+        Ok(match self.active_claims(&request.token, now).await? {
+            Some(claims) => IntrospectionResponse::active(claims),
+            None => IntrospectionResponse::inactive(),
+        })
+    }
+
+    /// The claims of `token` if it is active: one of ours, signed by a
+    /// published key, within its lifetime, not revoked, and its client still
+    /// exists and is enabled. What introspection answers and what the admin
+    /// API accepts.
+    pub async fn active_claims(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<Option<VerifiedClaims>, OAuthError> {
+        let Some(claims) = self.live_claims(token, now) else {
+            return Ok(None);
         };
         if self
             .store
@@ -116,17 +131,14 @@ impl TokenService {
             .await
             .map_err(store_error)?
         {
-            return Ok(IntrospectionResponse::inactive());
+            return Ok(None);
         }
         let client = self
             .store
             .get_client(&claims.client_id)
             .await
             .map_err(store_error)?;
-        if !client.is_some_and(|c| c.enabled) {
-            return Ok(IntrospectionResponse::inactive());
-        }
-        Ok(IntrospectionResponse::active(claims))
+        Ok(client.is_some_and(|c| c.enabled).then_some(claims))
     }
 
     /// `POST /revoke` (RFC 7009). The caller may revoke only its own tokens;

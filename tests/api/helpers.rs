@@ -55,6 +55,7 @@ pub(crate) use both_stores;
 
 pub struct TestApp {
     pub address: String,
+    pub admin_address: Option<String>,
     pub issuer: String,
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
@@ -69,6 +70,8 @@ pub struct TestApp {
 /// One running server process-in-a-task; stopped when dropped.
 pub struct Instance {
     pub address: String,
+    /// `http://…` of the admin listener, when `TOKENMINT_ADMIN_LISTEN` is set.
+    pub admin_address: Option<String>,
     pub issuer: String,
     pub store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -87,12 +90,14 @@ impl Instance {
         let address = format!("http://127.0.0.1:{}", app.port());
         let issuer = app.issuer().to_owned();
         let store = app.store();
+        let admin_address = app.admin_address().map(|a| format!("http://{a}"));
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
         }));
         Self {
             address,
+            admin_address,
             issuer,
             store,
             shutdown: Some(tx),
@@ -181,6 +186,7 @@ impl TestApp {
         let server = Instance::start(&env).await;
         Some(Self {
             address: server.address.clone(),
+            admin_address: server.admin_address.clone(),
             issuer: server.issuer.clone(),
             http: reqwest::Client::new(),
             store: server.store.clone(),

@@ -1,0 +1,346 @@
+//! The admin API (SPEC §5a): the CLI's client and key operations over HTTP,
+//! for deploy pipelines. It accepts only tokenmint's own access tokens that
+//! carry the admin scope, checked the way a resource server checks them
+//! (RFC 6750): signature, `typ`, issuer, audience (the issuer), lifetime —
+//! and, since we are the server, revocation and the client's state too.
+//! Handlers call the same `admin::ClientAdmin` operations as the CLI.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::AppState;
+use super::response::NO_STORE;
+use crate::admin::{AdminError, ClientAdmin, ClientChanges, ClientView, KeyView, NewClient};
+use crate::clock::{rfc3339, unix_now};
+use crate::keys::KeyStatus;
+use crate::oauth::OAuthError;
+use crate::store::StoreError;
+
+/// Everything the admin API answers besides success.
+#[derive(Debug)]
+pub enum ApiError {
+    /// 401: no bearer token (`invalid` false) or one that is not an active
+    /// token of ours (`invalid` true: RFC 6750 §3.1 `invalid_token`).
+    Unauthorized {
+        invalid: bool,
+    },
+    /// 403: RFC 6750 §3.1 `insufficient_scope`, naming the scope required.
+    InsufficientScope(String),
+    NotFound,
+    Conflict,
+    /// 400 naming the field.
+    Invalid {
+        field: &'static str,
+        reason: String,
+    },
+    /// 400: the body is not the JSON the endpoint takes.
+    BadBody(String),
+    Unavailable,
+    Internal,
+}
+
+impl ApiError {
+    /// RFC 6750 §3: the `WWW-Authenticate` challenge of 401 and 403 answers.
+    fn challenge(&self) -> Option<String> {
+        match self {
+            Self::Unauthorized { invalid: false } => Some("Bearer realm=\"tokenmint\"".to_owned()),
+            Self::Unauthorized { invalid: true } => {
+                Some("Bearer realm=\"tokenmint\", error=\"invalid_token\"".to_owned())
+            }
+            Self::InsufficientScope(scope) => Some(format!(
+                "Bearer realm=\"tokenmint\", error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
+            _ => None,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, error, description) = match &self {
+            Self::Unauthorized { invalid: false } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "a bearer access token with the admin scope is required".to_owned(),
+            ),
+            Self::Unauthorized { invalid: true } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_token",
+                "the access token is not active".to_owned(),
+            ),
+            Self::InsufficientScope(_) => (
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                "the access token lacks the admin scope".to_owned(),
+            ),
+            Self::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such client".to_owned(),
+            ),
+            Self::Conflict => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "a client with this id already exists".to_owned(),
+            ),
+            Self::Invalid { field, reason } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("invalid {field}: {reason}"),
+            ),
+            Self::BadBody(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason.clone()),
+            Self::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the database is unavailable; try again shortly".to_owned(),
+            ),
+            Self::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "internal server error".to_owned(),
+            ),
+        };
+        let mut body = json!({ "error": error, "error_description": description });
+        if let Self::Invalid { field, .. } = &self {
+            body["field"] = json!(field);
+        }
+        let mut response = (status, NO_STORE, Json(body)).into_response();
+        if let Some(value) = self
+            .challenge()
+            .and_then(|c| HeaderValue::from_str(&c).ok())
+        {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        if matches!(self, Self::Unavailable) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                HeaderValue::from_static("5"),
+            );
+        }
+        response
+    }
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Invalid(field) => Self::Invalid {
+                field: field.field,
+                reason: field.reason,
+            },
+            AdminError::NotFound => Self::NotFound,
+            AdminError::Conflict => Self::Conflict,
+            AdminError::Store(StoreError::Unavailable(_)) => Self::Unavailable,
+            other => {
+                tracing::error!(error = %other, "admin operation failed");
+                Self::Internal
+            }
+        }
+    }
+}
+
+impl From<OAuthError> for ApiError {
+    fn from(e: OAuthError) -> Self {
+        match e {
+            OAuthError::TemporarilyUnavailable => Self::Unavailable,
+            _ => Self::Internal,
+        }
+    }
+}
+
+/// A caller holding an active tokenmint access token with the admin scope.
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        // RFC 6750 §2.1: `Authorization: Bearer <token>`, scheme case-insensitive.
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("Bearer"))
+            .map(|(_, token)| token.trim())
+            .ok_or(ApiError::Unauthorized { invalid: false })?;
+        let claims = app
+            .tokens
+            .active_claims(token, unix_now())
+            .await?
+            .filter(|claims| claims.has_audience(app.tokens.issuer()))
+            .ok_or(ApiError::Unauthorized { invalid: true })?;
+        if !claims.has_scope(&app.admin_scope) {
+            return Err(ApiError::InsufficientScope(app.admin_scope.to_string()));
+        }
+        Ok(Admin)
+    }
+}
+
+/// A JSON body whose rejection is a 400 in our error format.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, app).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError::BadBody(describe(&rejection))),
+        }
+    }
+}
+
+fn describe(rejection: &JsonRejection) -> String {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => "the body must be application/json".to_owned(),
+        other => other.body_text(),
+    }
+}
+
+fn clients(app: &AppState) -> ClientAdmin<'_> {
+    ClientAdmin::new(app.store.as_ref(), app.tokens.authenticator().hasher())
+}
+
+/// `GET /admin/clients`
+pub async fn list_clients(
+    _: Admin,
+    State(app): State<AppState>,
+) -> Result<Json<Vec<ClientView>>, ApiError> {
+    Ok(Json(
+        clients(&app)
+            .list()
+            .await?
+            .iter()
+            .map(ClientView::from)
+            .collect(),
+    ))
+}
+
+/// `POST /admin/clients` — 201 with the secret, shown once.
+pub async fn create_client(
+    _: Admin,
+    State(app): State<AppState>,
+    Body(new): Body<NewClient>,
+) -> Result<Response, ApiError> {
+    let (client, secret) = clients(&app).create(new, None, unix_now()).await?;
+    let mut body =
+        serde_json::to_value(ClientView::from(&client)).map_err(|_| ApiError::Internal)?;
+    body["client_secret"] = json!(secret.expose());
+    Ok((StatusCode::CREATED, NO_STORE, Json(body)).into_response())
+}
+
+/// `GET /admin/clients/{id}`
+pub async fn get_client(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ClientView>, ApiError> {
+    Ok(Json(ClientView::from(&clients(&app).get(&id).await?)))
+}
+
+/// `PATCH /admin/clients/{id}`
+pub async fn update_client(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(changes): Body<ClientChanges>,
+) -> Result<Json<ClientView>, ApiError> {
+    Ok(Json(ClientView::from(
+        &clients(&app).update(&id, changes, unix_now()).await?,
+    )))
+}
+
+/// `DELETE /admin/clients/{id}` — 204.
+pub async fn delete_client(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    clients(&app).delete(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateSecret {
+    #[serde(default)]
+    pub overlap_seconds: u64,
+}
+
+/// `POST /admin/clients/{id}/secret`
+pub async fn rotate_secret(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Body(rotate): Body<RotateSecret>,
+) -> Result<Response, ApiError> {
+    let (client, secret) = clients(&app)
+        .rotate_secret(&id, rotate.overlap_seconds, unix_now())
+        .await?;
+    let body = json!({
+        "client_secret": secret.expose(),
+        "previous_secret_expires_at": client.secrets.previous.as_ref().map(|p| rfc3339(p.expires_at)),
+    });
+    Ok((NO_STORE, Json(body)).into_response())
+}
+
+/// `GET /admin/keys`
+pub async fn list_keys(
+    _: Admin,
+    State(app): State<AppState>,
+) -> Result<Json<Vec<KeyView>>, ApiError> {
+    let keys = app.keys.list(unix_now()).await.map_err(key_error)?;
+    Ok(Json(
+        keys.iter()
+            .map(|(key, status)| KeyView::new(key, *status))
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKey {
+    #[serde(default)]
+    pub now: bool,
+}
+
+/// `POST /admin/keys/rotate` — 201 with the new key.
+pub async fn rotate_key(
+    _: Admin,
+    State(app): State<AppState>,
+    Body(rotate): Body<RotateKey>,
+) -> Result<Response, ApiError> {
+    let now = unix_now();
+    let key = app.keys.rotate(now, rotate.now).await.map_err(key_error)?;
+    // Make this instance use the new key at once rather than at the next
+    // refresh tick.
+    app.keys.refresh(now).await.map_err(key_error)?;
+    let status = if key.activates_at <= now {
+        KeyStatus::Active
+    } else {
+        KeyStatus::Pending
+    };
+    Ok((StatusCode::CREATED, Json(KeyView::new(&key, status))).into_response())
+}
+
+fn key_error(e: crate::keys::KeyError) -> ApiError {
+    match e {
+        crate::keys::KeyError::Store(StoreError::Unavailable(_)) => ApiError::Unavailable,
+        other => {
+            tracing::error!(error = %other, "key operation failed");
+            ApiError::Internal
+        }
+    }
+}
