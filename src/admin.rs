@@ -25,33 +25,47 @@ pub const MAX_SECRET_OVERLAP: u64 = 30 * 86_400;
 /// What a new client is made of. Omitted defaults: `default_scopes` = all
 /// `scopes`; `default_audience` = the first audience (or none, meaning the
 /// issuer); `grant_types` = client_credentials; `token_ttl` = server default.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
+    #[schema(schema_with = crate::clients::schema::client_id)]
     pub client_id: String,
     #[serde(default)]
+    #[schema(schema_with = crate::clients::schema::scope_tokens)]
     pub scopes: Vec<String>,
+    #[schema(schema_with = crate::clients::schema::scope_tokens_or_null)]
     pub default_scopes: Option<Vec<String>>,
     #[serde(default)]
+    #[schema(schema_with = crate::clients::schema::audiences)]
     pub audiences: Vec<String>,
+    #[schema(schema_with = crate::clients::schema::audience_or_null)]
     pub default_audience: Option<String>,
+    #[schema(schema_with = crate::clients::schema::grant_types_or_null)]
     pub grant_types: Option<Vec<String>>,
+    #[schema(schema_with = crate::clients::schema::token_ttl_or_null)]
     pub token_ttl: Option<u32>,
 }
 
 /// A change to a client; `None` leaves a field as it is. For the two
 /// optional fields, `Some(None)` clears them.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientChanges {
+    #[schema(schema_with = crate::clients::schema::scope_tokens_or_null)]
     pub scopes: Option<Vec<String>>,
+    #[schema(schema_with = crate::clients::schema::scope_tokens_or_null)]
     pub default_scopes: Option<Vec<String>>,
+    #[schema(schema_with = crate::clients::schema::audiences_or_null)]
     pub audiences: Option<Vec<String>>,
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(schema_with = crate::clients::schema::audience_or_null)]
     pub default_audience: Option<Option<String>>,
+    #[schema(schema_with = crate::clients::schema::grant_types_or_null)]
     pub grant_types: Option<Vec<String>>,
     #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(schema_with = crate::clients::schema::token_ttl_or_null)]
     pub token_ttl: Option<Option<u32>>,
+    #[schema(nullable)]
     pub enabled: Option<bool>,
 }
 
@@ -63,7 +77,7 @@ fn explicit_null<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
 }
 
 /// A client as shown to operators: never a secret or a hash.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ClientView {
     pub client_id: String,
     pub scopes: Vec<String>,
@@ -96,7 +110,7 @@ impl From<&Client> for ClientView {
 }
 
 /// A signing key as shown to operators: public facts only.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct KeyView {
     pub kid: String,
     pub alg: String,

@@ -225,3 +225,113 @@ mod tests {
         assert!(validate_audience("a", "a b").is_err());
     }
 }
+
+/// The field grammars above as OpenAPI schemas, for the API document
+/// (`#[schema(schema_with = ...)]` on the request types points here).
+pub mod schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    use utoipa::openapi::{Array, Object};
+
+    /// RFC 6749 Appendix A.1 printable ASCII without space, as validated.
+    const CLIENT_ID: &str = r"^[\x21-\x7E]{1,128}$";
+    /// One RFC 6749 §3.3 scope token.
+    const SCOPE_TOKEN: &str = r"^[\x21\x23-\x5B\x5D-\x7E]{1,128}$";
+    /// Space-delimited scope tokens.
+    const SCOPE_LIST: &str =
+        r"^[\x21\x23-\x5B\x5D-\x7E]{1,128}( [\x21\x23-\x5B\x5D-\x7E]{1,128}){0,63}$";
+    /// An absolute URI without fragment or a plain identifier.
+    const AUDIENCE: &str = r"^[\x21\x22\x24-\x7E]{1,512}$";
+
+    fn string(pattern: &str, description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .description(Some(description))
+    }
+
+    pub fn client_id() -> Object {
+        string(
+            CLIENT_ID,
+            "Printable ASCII without spaces, 1 to 128 characters (RFC 6749 Appendix A.1)",
+        )
+        .build()
+    }
+
+    pub fn scope_list() -> Object {
+        string(SCOPE_LIST, "Space-delimited scope tokens (RFC 6749 §3.3)").build()
+    }
+
+    pub fn audience() -> Object {
+        string(
+            AUDIENCE,
+            "An absolute URI without fragment, or a plain identifier",
+        )
+        .build()
+    }
+
+    pub fn scope_tokens() -> Array {
+        ArrayBuilder::new()
+            .items(string(SCOPE_TOKEN, "A scope token (RFC 6749 §3.3)"))
+            .max_items(Some(super::super::oauth::scope::MAX_SCOPE_TOKENS))
+            .build()
+    }
+
+    pub fn audiences() -> Array {
+        ArrayBuilder::new()
+            .items(audience())
+            .max_items(Some(super::MAX_AUDIENCES))
+            .build()
+    }
+
+    pub fn grant_types() -> Array {
+        let grant = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some([super::CLIENT_CREDENTIALS]));
+        ArrayBuilder::new().items(grant).max_items(Some(1)).build()
+    }
+
+    /// `T` or `null`: the admin API's optional fields accept an explicit null
+    /// (for `default_audience` and `token_ttl` in a change, it clears them).
+    fn or_null(t: Type) -> SchemaType {
+        SchemaType::from_iter([t, Type::Null])
+    }
+
+    pub fn audience_or_null() -> Object {
+        let mut schema = audience();
+        schema.schema_type = or_null(Type::String);
+        schema
+    }
+
+    pub fn token_ttl_or_null() -> Object {
+        let mut schema = token_ttl();
+        schema.schema_type = or_null(Type::Integer);
+        schema
+    }
+
+    pub fn scope_tokens_or_null() -> Array {
+        let mut schema = scope_tokens();
+        schema.schema_type = or_null(Type::Array);
+        schema
+    }
+
+    pub fn audiences_or_null() -> Array {
+        let mut schema = audiences();
+        schema.schema_type = or_null(Type::Array);
+        schema
+    }
+
+    pub fn grant_types_or_null() -> Array {
+        let mut schema = grant_types();
+        schema.schema_type = or_null(Type::Array);
+        schema
+    }
+
+    pub fn token_ttl() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(super::MIN_TOKEN_TTL))
+            .maximum(Some(super::MAX_TOKEN_TTL))
+            .description(Some("Token lifetime in seconds"))
+            .build()
+    }
+}

@@ -12,9 +12,8 @@ use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::response::NO_STORE;
@@ -23,6 +22,35 @@ use crate::clock::{rfc3339, unix_now};
 use crate::keys::KeyStatus;
 use crate::oauth::OAuthError;
 use crate::store::StoreError;
+
+/// The JSON body of every admin API error.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApiErrorBody<'a> {
+    #[schema(value_type = String)]
+    pub error: &'a str,
+    #[schema(value_type = String)]
+    pub error_description: &'a str,
+    /// The invalid field, for `invalid_request` about a field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub field: Option<&'a str>,
+}
+
+/// A created client: the client and its secret, shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    pub client_secret: String,
+}
+
+/// A rotated secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    pub client_secret: String,
+    /// When the previous secret stops working (RFC 3339); `null` if it already has.
+    pub previous_secret_expires_at: Option<String>,
+}
 
 /// Everything the admin API answers besides success.
 #[derive(Debug)]
@@ -108,10 +136,15 @@ impl IntoResponse for ApiError {
                 "internal server error".to_owned(),
             ),
         };
-        let mut body = json!({ "error": error, "error_description": description });
-        if let Self::Invalid { field, .. } = &self {
-            body["field"] = json!(field);
-        }
+        let field = match &self {
+            Self::Invalid { field, .. } => Some(*field),
+            _ => None,
+        };
+        let body = ApiErrorBody {
+            error,
+            error_description: &description,
+            field,
+        };
         let mut response = (status, NO_STORE, Json(body)).into_response();
         if let Some(value) = self
             .challenge()
@@ -214,6 +247,8 @@ fn clients(app: &AppState) -> ClientAdmin<'_> {
 }
 
 /// `GET /admin/clients`
+#[utoipa::path(get, path = "/admin/clients", tag = "admin", security(("admin_bearer" = [])),
+    responses((status = 200, description = "OK", body = Vec<ClientView>), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
 pub async fn list_clients(
     _: Admin,
     State(app): State<AppState>,
@@ -229,19 +264,25 @@ pub async fn list_clients(
 }
 
 /// `POST /admin/clients` — 201 with the secret, shown once.
+#[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("admin_bearer" = [])), request_body = NewClient,
+    responses((status = 201, description = "Created", body = CreatedClient), (status = 400, description = "Invalid request", body = ApiErrorBody), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody),
+        (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 409, description = "A client with this id already exists", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
 pub async fn create_client(
     _: Admin,
     State(app): State<AppState>,
     Body(new): Body<NewClient>,
 ) -> Result<Response, ApiError> {
     let (client, secret) = clients(&app).create(new, None, unix_now()).await?;
-    let mut body =
-        serde_json::to_value(ClientView::from(&client)).map_err(|_| ApiError::Internal)?;
-    body["client_secret"] = json!(secret.expose());
+    let body = CreatedClient {
+        client: ClientView::from(&client),
+        client_secret: secret.expose().to_owned(),
+    };
     Ok((StatusCode::CREATED, NO_STORE, Json(body)).into_response())
 }
 
 /// `GET /admin/clients/{id}`
+#[utoipa::path(get, path = "/admin/clients/{id}", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")),
+    responses((status = 200, description = "OK", body = ClientView), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 404, description = "No such client", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
 pub async fn get_client(
     _: Admin,
     State(app): State<AppState>,
@@ -251,6 +292,8 @@ pub async fn get_client(
 }
 
 /// `PATCH /admin/clients/{id}`
+#[utoipa::path(patch, path = "/admin/clients/{id}", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")), request_body = ClientChanges,
+    responses((status = 200, description = "OK", body = ClientView), (status = 400, description = "Invalid request", body = ApiErrorBody), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 404, description = "No such client", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
 pub async fn update_client(
     _: Admin,
     State(app): State<AppState>,
@@ -263,6 +306,8 @@ pub async fn update_client(
 }
 
 /// `DELETE /admin/clients/{id}` — 204.
+#[utoipa::path(delete, path = "/admin/clients/{id}", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")),
+    responses((status = 204, description = "Deleted"), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 404, description = "No such client", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
 pub async fn delete_client(
     _: Admin,
     State(app): State<AppState>,
@@ -272,14 +317,18 @@ pub async fn delete_client(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateSecret {
+    /// How long the previous secret keeps working; 0 cuts it at once.
     #[serde(default)]
+    #[schema(maximum = 2592000)]
     pub overlap_seconds: u64,
 }
 
 /// `POST /admin/clients/{id}/secret`
+#[utoipa::path(post, path = "/admin/clients/{id}/secret", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")), request_body = RotateSecret,
+    responses((status = 200, description = "OK", body = RotatedSecret), (status = 400, description = "Invalid request", body = ApiErrorBody), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 404, description = "No such client", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
 pub async fn rotate_secret(
     _: Admin,
     State(app): State<AppState>,
@@ -289,14 +338,20 @@ pub async fn rotate_secret(
     let (client, secret) = clients(&app)
         .rotate_secret(&id, rotate.overlap_seconds, unix_now())
         .await?;
-    let body = json!({
-        "client_secret": secret.expose(),
-        "previous_secret_expires_at": client.secrets.previous.as_ref().map(|p| rfc3339(p.expires_at)),
-    });
+    let body = RotatedSecret {
+        client_secret: secret.expose().to_owned(),
+        previous_secret_expires_at: client
+            .secrets
+            .previous
+            .as_ref()
+            .map(|p| rfc3339(p.expires_at)),
+    };
     Ok((NO_STORE, Json(body)).into_response())
 }
 
 /// `GET /admin/keys`
+#[utoipa::path(get, path = "/admin/keys", tag = "admin", security(("admin_bearer" = [])),
+    responses((status = 200, description = "OK", body = Vec<KeyView>), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
 pub async fn list_keys(
     _: Admin,
     State(app): State<AppState>,
@@ -309,7 +364,7 @@ pub async fn list_keys(
     ))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     #[serde(default)]
@@ -317,6 +372,8 @@ pub struct RotateKey {
 }
 
 /// `POST /admin/keys/rotate` — 201 with the new key.
+#[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", security(("admin_bearer" = [])), request_body = RotateKey,
+    responses((status = 201, description = "Created", body = KeyView), (status = 400, description = "Invalid request", body = ApiErrorBody), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
 pub async fn rotate_key(
     _: Admin,
     State(app): State<AppState>,

@@ -11,11 +11,14 @@ use super::AppState;
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /healthz` — the process is alive and serving HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, description = "Alive", body = Object)))]
 pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// `GET /metrics` — Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoResponse {
     let queue = app.tokens.authenticator().hasher().queue_depth();
     (
@@ -28,6 +31,8 @@ pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoRe
 }
 
 /// `GET /readyz` — ready for traffic: the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "The database does not answer", body = Object)))]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
     let database = match tokio::time::timeout(READY_TIMEOUT, app.store.ping()).await {
         Ok(Ok(())) => "ok",

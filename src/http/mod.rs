@@ -6,6 +6,7 @@ mod admin;
 mod discovery;
 mod extract;
 mod health;
+mod openapi;
 mod request_context;
 mod response;
 mod token;
@@ -14,14 +15,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::oauth::TokenService;
-use crate::oauth::metadata::{INTROSPECTION_PATH, JWKS_PATH, REVOCATION_PATH, TOKEN_PATH};
 use crate::store::Store;
 
 /// The largest request body we read. A token request is a few hundred bytes;
@@ -76,51 +79,9 @@ pub enum Surface {
 }
 
 pub fn router(state: AppState, surface: Surface) -> Router {
-    let mut routes = Router::new();
-    if surface != Surface::Admin {
-        routes = routes
-            .route(
-                TOKEN_PATH,
-                post(token::token).fallback(response::method_not_allowed_post),
-            )
-            .route(
-                INTROSPECTION_PATH,
-                post(token::introspect).fallback(response::method_not_allowed_post),
-            )
-            .route(
-                REVOCATION_PATH,
-                post(token::revoke).fallback(response::method_not_allowed_post),
-            )
-            .route(JWKS_PATH, get(discovery::jwks))
-            .route(
-                "/.well-known/oauth-authorization-server",
-                get(discovery::metadata),
-            )
-            .route(
-                "/.well-known/openid-configuration",
-                get(discovery::metadata),
-            )
-            .route("/readyz", get(health::readyz))
-            .route("/metrics", get(health::metrics));
-    }
-    if surface != Surface::Public {
-        routes = routes
-            .route(
-                "/admin/clients",
-                get(admin::list_clients).post(admin::create_client),
-            )
-            .route(
-                "/admin/clients/{id}",
-                get(admin::get_client)
-                    .patch(admin::update_client)
-                    .delete(admin::delete_client),
-            )
-            .route("/admin/clients/{id}/secret", post(admin::rotate_secret))
-            .route("/admin/keys", get(admin::list_keys))
-            .route("/admin/keys/rotate", post(admin::rotate_key));
-    }
+    let (routes, _) = documented_routes(surface).split_for_parts();
     routes
-        .route("/healthz", get(health::healthz))
+        .route("/openapi.json", get(openapi_json))
         .fallback(response::not_found)
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -132,4 +93,71 @@ pub fn router(state: AppState, surface: Surface) -> Router {
             request_context::request_context,
         ))
         .with_state(state)
+}
+
+/// The routes of `surface`, each registered from its handler's
+/// `#[utoipa::path]` — so the OpenAPI document lists exactly what is served.
+fn documented_routes(surface: Surface) -> OpenApiRouter<AppState> {
+    let mut routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
+    if surface != Surface::Admin {
+        routes = routes
+            .routes(post_only(routes!(token::token)))
+            .routes(post_only(routes!(token::introspect)))
+            .routes(post_only(routes!(token::revoke)))
+            .routes(routes!(discovery::jwks))
+            .routes(routes!(discovery::metadata))
+            .routes(routes!(discovery::openid_configuration))
+            .routes(routes!(health::readyz))
+            .routes(routes!(health::metrics));
+    }
+    if surface != Surface::Public {
+        routes = routes
+            .routes(routes!(admin::list_clients, admin::create_client))
+            .routes(routes!(
+                admin::get_client,
+                admin::update_client,
+                admin::delete_client
+            ))
+            .routes(routes!(admin::rotate_secret))
+            .routes(routes!(admin::list_keys))
+            .routes(routes!(admin::rotate_key));
+    }
+    routes.routes(routes!(health::healthz))
+}
+
+/// Answers other methods on a POST-only endpoint with a JSON 405 and `Allow`.
+fn post_only(route: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState> {
+    let (schemas, paths, methods) = route;
+    (
+        schemas,
+        paths,
+        methods.fallback(response::method_not_allowed_post),
+    )
+}
+
+/// The whole surface's document, built once.
+pub fn openapi_document() -> &'static str {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DOCUMENT.get_or_init(|| {
+        let (_, mut api) = documented_routes(Surface::All).split_for_parts();
+        api.paths.paths.insert(
+            "/openapi.json".to_owned(),
+            utoipa::openapi::path::PathItem::new(
+                utoipa::openapi::HttpMethod::Get,
+                utoipa::openapi::path::OperationBuilder::new()
+                    .tag("operations")
+                    .summary(Some("This document"))
+                    .response("200", utoipa::openapi::Response::new("OpenAPI 3 document")),
+            ),
+        );
+        api.to_json().unwrap_or_else(|_| "{}".to_owned())
+    })
+}
+
+/// `GET /openapi.json`
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_document(),
+    )
 }

@@ -8,7 +8,6 @@ use axum::Json;
 use axum::http::header::{ALLOW, CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::oauth::OAuthError;
 use crate::oauth::token::TokenResponse;
@@ -32,6 +31,16 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+/// The JSON body of every OAuth error (RFC 6749 §5.2).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
+    /// An RFC 6749 §5.2 error code (or `invalid_target`, `temporarily_unavailable`, `server_error`, `not_found`).
+    #[schema(value_type = String)]
+    pub error: &'a str,
+    #[schema(value_type = String)]
+    pub error_description: &'a str,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -42,8 +51,11 @@ impl IntoResponse for OAuthError {
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
-        let body = Json(json!({ "error": self.code(), "error_description": self.description() }));
-        let mut response = (status, NO_STORE, body).into_response();
+        let body = ErrorBody {
+            error: self.code(),
+            error_description: self.description(),
+        };
+        let mut response = (status, NO_STORE, Json(body)).into_response();
         let headers = response.headers_mut();
         match self {
             // RFC 6749 §5.2 requires the challenge when the client used the
@@ -69,10 +81,10 @@ impl IntoResponse for OAuthError {
 
 /// 405 for the POST-only endpoints (RFC 9110 §15.5.6: with `Allow`).
 pub async fn method_not_allowed_post() -> Response {
-    let body = Json(json!({
-        "error": "invalid_request",
-        "error_description": "this endpoint accepts only POST",
-    }));
+    let body = Json(ErrorBody {
+        error: "invalid_request",
+        error_description: "this endpoint accepts only POST",
+    });
     (
         StatusCode::METHOD_NOT_ALLOWED,
         [(ALLOW, HeaderValue::from_static("POST"))],
@@ -83,7 +95,10 @@ pub async fn method_not_allowed_post() -> Response {
 }
 
 pub async fn not_found() -> Response {
-    let body = Json(json!({ "error": "not_found", "error_description": "no such endpoint" }));
+    let body = Json(ErrorBody {
+        error: "not_found",
+        error_description: "no such endpoint",
+    });
     (StatusCode::NOT_FOUND, body).into_response()
 }
 

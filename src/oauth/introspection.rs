@@ -72,56 +72,57 @@ impl VerifiedClaims {
     }
 }
 
-/// RFC 7662 §2.2. An inactive token is `{"active": false}` and nothing else:
-/// "the authorization server SHOULD NOT include any additional information
-/// about an inactive token".
-#[derive(Debug, Serialize)]
+/// RFC 7662 §2.2: `active`, and for an active token the members below. An
+/// inactive token is `{"active": false}` and nothing else: "the
+/// authorization server SHOULD NOT include any additional information about
+/// an inactive token".
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct IntrospectionResponse {
     pub active: bool,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub token: Option<ActiveToken>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ActiveToken {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    pub client_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
     /// RFC 7662 §2.2: "Type of the token as defined in Section 5.1 of OAuth 2.0".
-    pub token_type: &'static str,
-    pub exp: i64,
-    pub iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
-    pub sub: String,
-    pub aud: Value,
-    pub iss: String,
-    pub jti: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    /// A string, or an array of strings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub aud: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 impl IntrospectionResponse {
     pub fn inactive() -> Self {
-        Self {
-            active: false,
-            token: None,
-        }
+        Self::default()
     }
 
     pub fn active(claims: VerifiedClaims) -> Self {
         Self {
             active: true,
-            token: Some(ActiveToken {
-                scope: claims.scope.filter(|s| !s.is_empty()),
-                client_id: claims.client_id,
-                token_type: "Bearer",
-                exp: claims.exp,
-                iat: claims.iat,
-                nbf: claims.nbf,
-                sub: claims.sub,
-                aud: claims.aud,
-                iss: claims.iss,
-                jti: claims.jti,
-            }),
+            scope: claims.scope.filter(|s| !s.is_empty()),
+            client_id: Some(claims.client_id),
+            token_type: Some("Bearer"),
+            exp: Some(claims.exp),
+            iat: Some(claims.iat),
+            nbf: claims.nbf,
+            sub: Some(claims.sub),
+            aud: Some(claims.aud),
+            iss: Some(claims.iss),
+            jti: Some(claims.jti),
         }
     }
 }

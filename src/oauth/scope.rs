@@ -13,7 +13,8 @@ use std::fmt;
 /// the work per request bounded.
 const MAX_TOKEN_LEN: usize = 128;
 /// The most scope tokens in one request or one client.
-const MAX_TOKENS: usize = 64;
+pub const MAX_SCOPE_TOKENS: usize = 64;
+const MAX_TOKENS: usize = MAX_SCOPE_TOKENS;
 
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Scope(Vec<String>);

@@ -173,9 +173,12 @@ impl<'a> Audience<'a> {
 
 /// The successful token response (RFC 6749 §5.1). No refresh token: §4.4.3
 /// "A refresh token SHOULD NOT be included."
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenResponse {
+    /// An RFC 9068 JWT.
     pub access_token: String,
+    /// Always `Bearer`.
+    #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     pub expires_in: u32,
     /// Always sent: RFC 6749 §5.1 requires it when it differs from the

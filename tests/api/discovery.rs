@@ -249,3 +249,49 @@ async fn no_plain_private_key_is_stored(app: TestApp) {
         "the data folder was inspected"
     );
 }
+
+both_stores!(openapi_document_describes_the_surface);
+
+async fn openapi_document_describes_the_surface(app: TestApp) {
+    let response = app.http.get(app.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let doc = json(response).await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "OpenAPI 3"
+    );
+    for path in [
+        "/token",
+        "/introspect",
+        "/revoke",
+        "/.well-known/jwks.json",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/openapi.json",
+        "/admin/clients",
+        "/admin/clients/{id}",
+        "/admin/clients/{id}/secret",
+        "/admin/keys",
+        "/admin/keys/rotate",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+    let token = &doc["paths"]["/token"]["post"];
+    assert!(
+        token["requestBody"]["content"]
+            .get("application/x-www-form-urlencoded")
+            .is_some()
+    );
+    for status in ["200", "400", "401", "429", "503"] {
+        assert!(
+            token["responses"].get(status).is_some(),
+            "/token documents {status}"
+        );
+    }
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["client_basic"]["scheme"], "basic");
+    assert_eq!(schemes["admin_bearer"]["scheme"], "bearer");
+}
