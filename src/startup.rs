@@ -18,7 +18,7 @@ use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::metrics::Metrics;
 use crate::oauth::throttle::Throttle;
 use crate::oauth::{ClientAuthenticator, TokenService};
-use crate::store::{self, Store, StoreError};
+use crate::store::{self, CLIENT_CACHE_TTL, CachedClients, Store, StoreError};
 
 /// Verifications that may wait for an argon2 slot. At ~25 ms each on one
 /// core, 64 queued is under two seconds of work.
@@ -80,6 +80,10 @@ impl Application {
     pub async fn build(config: &Config, migrate: bool) -> Result<Self, StartupError> {
         let store = open_store(config, migrate).await?;
         let keys = Arc::new(open_key_ring(config, store.clone()).await?);
+        // Every reader and writer of clients in the server goes through the
+        // cache, so this instance's own changes are seen at once.
+        let clients = Arc::new(CachedClients::new(store, CLIENT_CACHE_TTL));
+        let store: Arc<dyn Store> = clients.clone();
         let tls = match &config.tls {
             Some(files) => Some(crate::tls::server_config(&files.cert, &files.key).map_err(|e| {
                 StartupError::Config(ConfigError(format!("invalid setting tls_cert/tls_key (TOKENMINT_TLS_CERT/TOKENMINT_TLS_KEY): {e}")))
@@ -106,7 +110,7 @@ impl Application {
         .map_err(|e| StartupError::Io(e.to_string()))?;
         let metrics = Arc::new(Metrics::default());
         let auth = ClientAuthenticator::new(
-            store.clone(),
+            clients,
             hasher,
             verified,
             Throttle::new(&config.throttle),

@@ -3,13 +3,14 @@
 //! revocation.
 //!
 //! The order of checks is the policy:
-//! 1. read the client (every request, so disabling or deleting a client, or
-//!    replacing its secret, takes effect at once on every instance);
-//! 2. a secret verified recently against a hash the client still has is
-//!    accepted without argon2 — and without consulting the throttle, so an
-//!    attacker who knows a client id cannot lock that client out;
+//! 1. a secret verified recently against a hash the client's row still has
+//!    is accepted without argon2 — and without consulting the throttle, so
+//!    an attacker who knows a client id cannot lock that client out. The row
+//!    may come from `store::CachedClients` (at most `CLIENT_CACHE_TTL` old for
+//!    changes made elsewhere; this instance's own writes are seen at once);
+//! 2. otherwise the row is read fresh — a secret rotated a moment ago works;
 //! 3. a caller over a failure limit is refused (429) before any argon2 work;
-//! 4. otherwise argon2id decides; a failure is counted.
+//! 4. argon2id decides; a failure is counted.
 //!
 //! Every refusal — unknown id, malformed id, disabled client, wrong secret —
 //! costs one argon2 verification and answers the same `invalid_client`, so
@@ -25,10 +26,10 @@ use super::throttle::Throttle;
 use crate::clients::{Client, validate_client_id};
 use crate::crypto::{HasherError, SecretHasher, VerifiedSecrets};
 use crate::metrics::{AuthFailure, Metrics};
-use crate::store::Store;
+use crate::store::{CachedClients, Store as _};
 
 pub struct ClientAuthenticator {
-    store: Arc<dyn Store>,
+    clients: Arc<CachedClients>,
     hasher: SecretHasher,
     verified: VerifiedSecrets,
     throttle: Throttle,
@@ -37,14 +38,14 @@ pub struct ClientAuthenticator {
 
 impl ClientAuthenticator {
     pub fn new(
-        store: Arc<dyn Store>,
+        clients: Arc<CachedClients>,
         hasher: SecretHasher,
         verified: VerifiedSecrets,
         throttle: Throttle,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            store,
+            clients,
             hasher,
             verified,
             throttle,
@@ -65,41 +66,45 @@ impl ClientAuthenticator {
         now: i64,
     ) -> Result<Client, OAuthError> {
         let well_formed = validate_client_id(&credentials.client_id).is_ok();
-        let client = if well_formed {
-            self.store
-                .get_client(&credentials.client_id)
-                .await
-                .map_err(store_error)?
-        } else {
-            None
-        };
         // Failures are counted per id whether or not the client exists: a
         // limit that only real ids could reach would tell which ids are real.
         let counted_id = well_formed.then_some(credentials.client_id.as_str());
-
-        let Some(client) = client.filter(|c| c.enabled) else {
-            self.check_throttle(counted_id, address)?;
-            // Unknown, malformed or disabled: verify the dummy hash all the
-            // same, so the refusal takes as long as a wrong secret's.
-            self.hasher
-                .verify(credentials.secret.clone(), Vec::new())
-                .await
-                .map_err(hasher_error)?;
-            return Err(self.refuse(AuthFailure::UnknownClient, counted_id, address, credentials));
-        };
-
-        // The warm path (SPEC §8): no throttle, no argon2.
-        let fingerprint = self
-            .verified
-            .fingerprint(&client.client_id, &credentials.secret);
-        let cached = self
-            .verified
-            .contains(&fingerprint, live_hashes(&client, now));
-        self.metrics.credential_cache(cached);
-        if cached {
-            return Ok(client);
+        if !well_formed {
+            return self.refuse_unknown(credentials, counted_id, address).await;
         }
 
+        // The warm path (SPEC §8): a secret verified recently against a hash
+        // the (possibly cached) row still has. No database, no throttle, no
+        // argon2.
+        let fingerprint = self
+            .verified
+            .fingerprint(&credentials.client_id, &credentials.secret);
+        let row = self
+            .clients
+            .get_client(&credentials.client_id)
+            .await
+            .map_err(store_error)?;
+        if let Some(client) = row.filter(|c| c.enabled) {
+            if self
+                .verified
+                .contains(&fingerprint, live_hashes(&client, now))
+            {
+                self.metrics.credential_cache(true);
+                return Ok(client);
+            }
+        }
+
+        // Everything else is decided on a fresh row: argon2 costs far more
+        // than the read, and a secret rotated a moment ago elsewhere must work.
+        let fresh = self
+            .clients
+            .get_client_fresh(&credentials.client_id)
+            .await
+            .map_err(store_error)?;
+        let Some(client) = fresh.filter(|c| c.enabled) else {
+            return self.refuse_unknown(credentials, counted_id, address).await;
+        };
+        self.metrics.credential_cache(false);
         self.check_throttle(counted_id, address)?;
         let hashes: Vec<String> = live_hashes(&client, now).map(str::to_owned).collect();
         let matched = self
@@ -114,6 +119,22 @@ impl ClientAuthenticator {
             }
             None => Err(self.refuse(AuthFailure::WrongSecret, counted_id, address, credentials)),
         }
+    }
+
+    /// Unknown, malformed or disabled: verify the dummy hash all the same, so
+    /// the refusal takes as long as a wrong secret's.
+    async fn refuse_unknown(
+        &self,
+        credentials: &ClientCredentials,
+        counted_id: Option<&str>,
+        address: Option<IpAddr>,
+    ) -> Result<Client, OAuthError> {
+        self.check_throttle(counted_id, address)?;
+        self.hasher
+            .verify(credentials.secret.clone(), Vec::new())
+            .await
+            .map_err(hasher_error)?;
+        Err(self.refuse(AuthFailure::UnknownClient, counted_id, address, credentials))
     }
 
     fn check_throttle(

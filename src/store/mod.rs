@@ -15,10 +15,12 @@ use std::pin::Pin;
 use crate::clients::Client;
 use crate::config::{Database, PoolSettings};
 
+mod cached;
 mod postgres;
 mod sql;
 mod sqlite;
 
+pub use cached::{CLIENT_CACHE_TTL, CachedClients};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 

@@ -127,11 +127,26 @@ async fn database_outage_answers_503_then_recovers() {
 
     for (name, mode) in [("refused", REFUSE), ("black-holed", BLACKHOLE)] {
         proxy.set(mode);
-        let (status, retry_after, body, took) = post_token(&app, &id, &secret).await;
+        // A warm client may be served from memory for the first moments of
+        // the outage (store::CLIENT_CACHE_TTL); after that, 503 — and never
+        // a hang: within 10 s of the outage, every answer so far included.
+        let outage = Instant::now();
+        let (status, retry_after, body, took) = loop {
+            let answer = post_token(&app, &id, &secret).await;
+            assert!(
+                answer.3 < Duration::from_secs(10),
+                "{name}: answered in {:?}",
+                answer.3
+            );
+            if answer.0 != 200 || outage.elapsed() > Duration::from_secs(10) {
+                break answer;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         assert_eq!(status, 503, "{name}: 503, not a hang or a 500");
         assert!(
-            took < Duration::from_secs(10),
-            "{name}: answered in {took:?}"
+            outage.elapsed() < Duration::from_secs(10),
+            "{name}: 503 within {took:?} of the outage"
         );
         assert_eq!(body["error"], "temporarily_unavailable", "{name}");
         assert!(retry_after.is_some(), "{name}: Retry-After");

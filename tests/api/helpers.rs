@@ -239,6 +239,25 @@ impl TestApp {
         }
     }
 
+    /// Whether `check` holds within a second — the bound SPEC §8 sets for a
+    /// change made on another instance (or by the CLI) to reach this one.
+    pub async fn within_a_second<F, Fut>(mut check: F) -> bool
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            if check().await {
+                return true;
+            }
+            if std::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// A token for `id`, asserting success.
     pub async fn token_for(&self, id: &str, secret: &str) -> String {
         let response = self

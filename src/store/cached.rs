@@ -1,0 +1,157 @@
+//! A short-lived cache of client rows in front of the store, for the warm
+//! token path (SPEC §8): a client repeating a verified secret costs no
+//! database round trip.
+//!
+//! What may be stale, and for how long:
+//! - writes made through this decorator (this instance's admin API) remove
+//!   the entry at once: "at once on this instance";
+//! - writes made elsewhere (another instance, the CLI) are seen within
+//!   `CLIENT_CACHE_TTL`, under SPEC §8's "within a second on every instance";
+//! - `get_client_fresh` bypasses the cache: the authenticator reads fresh
+//!   before any argon2 work, so only a *cached success* can lag, never a
+//!   new secret or a refusal.
+//!
+//! Unknown ids are not cached (an attacker's made-up ids cannot fill it), and
+//! the number of entries is capped.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Store, StoreError, StoreFuture, StoredKey};
+use crate::clients::Client;
+
+/// How long a client row may be served from memory.
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_millis(500);
+
+/// The most rows kept: about the number of live clients.
+const MAX_ENTRIES: usize = 10_000;
+
+pub struct CachedClients {
+    inner: Arc<dyn Store>,
+    ttl: Duration,
+    rows: Mutex<HashMap<String, (Instant, Client)>>,
+}
+
+impl CachedClients {
+    pub fn new(inner: Arc<dyn Store>, ttl: Duration) -> Self {
+        Self {
+            inner,
+            ttl,
+            rows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn rows(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Client)>> {
+        self.rows.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cached(&self, client_id: &str) -> Option<Client> {
+        match self.rows().get(client_id) {
+            Some((at, client)) if at.elapsed() < self.ttl => Some(client.clone()),
+            _ => None,
+        }
+    }
+
+    fn remember(&self, client: &Client) {
+        let mut rows = self.rows();
+        if rows.len() >= MAX_ENTRIES && !rows.contains_key(&client.client_id) {
+            let ttl = self.ttl;
+            rows.retain(|_, (at, _)| at.elapsed() < ttl);
+            if rows.len() >= MAX_ENTRIES {
+                return;
+            }
+        }
+        rows.insert(client.client_id.clone(), (Instant::now(), client.clone()));
+    }
+
+    fn forget(&self, client_id: &str) {
+        self.rows().remove(client_id);
+    }
+
+    /// Reads the row from the store, bypassing (and refreshing) the cache.
+    pub async fn get_client_fresh(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let client = self.inner.get_client(client_id).await?;
+        match &client {
+            Some(client) => self.remember(client),
+            None => self.forget(client_id),
+        }
+        Ok(client)
+    }
+}
+
+impl Store for CachedClients {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    fn migrate(&self) -> StoreFuture<'_, ()> {
+        self.inner.migrate()
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.inner.ping()
+    }
+
+    fn insert_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let done = self.inner.insert_client(client).await;
+            self.forget(&client.client_id);
+            done
+        })
+    }
+
+    fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
+        Box::pin(async move {
+            match self.cached(client_id) {
+                Some(client) => Ok(Some(client)),
+                None => self.get_client_fresh(client_id).await,
+            }
+        })
+    }
+
+    fn list_clients(&self) -> StoreFuture<'_, Vec<Client>> {
+        self.inner.list_clients()
+    }
+
+    fn update_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = self.inner.update_client(client).await;
+            self.forget(&client.client_id);
+            done
+        })
+    }
+
+    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            let done = self.inner.delete_client(client_id).await;
+            self.forget(client_id);
+            done
+        })
+    }
+
+    fn insert_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, ()> {
+        self.inner.insert_signing_key(key)
+    }
+
+    fn list_signing_keys(&self) -> StoreFuture<'_, Vec<StoredKey>> {
+        self.inner.list_signing_keys()
+    }
+
+    fn revoke_token<'a>(
+        &'a self,
+        jti: &'a str,
+        client_id: &'a str,
+        expires_at: i64,
+    ) -> StoreFuture<'a, ()> {
+        self.inner.revoke_token(jti, client_id, expires_at)
+    }
+
+    fn is_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.is_token_revoked(jti)
+    }
+
+    fn prune_revoked_tokens(&self, now: i64) -> StoreFuture<'_, u64> {
+        self.inner.prune_revoked_tokens(now)
+    }
+}
