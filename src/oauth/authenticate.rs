@@ -84,14 +84,13 @@ impl ClientAuthenticator {
             .get_client(&credentials.client_id)
             .await
             .map_err(store_error)?;
-        if let Some(client) = row.filter(|c| c.enabled) {
-            if self
+        if let Some(client) = row.filter(|c| c.enabled)
+            && self
                 .verified
                 .contains(&fingerprint, live_hashes(&client, now))
-            {
-                self.metrics.credential_cache(true);
-                return Ok(client);
-            }
+        {
+            self.metrics.credential_cache(true);
+            return Ok(client);
         }
 
         // Everything else is decided on a fresh row: argon2 costs far more
