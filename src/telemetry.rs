@@ -1,5 +1,7 @@
 //! Logging through `tracing`: human-readable text by default, one JSON object
-//! per line with `TOKENMINT_LOG_FORMAT=json`. Logs go to stderr so that the
+//! per line with `TOKENMINT_LOG_FORMAT=json`. Both carry every enclosing span
+//! (in JSON, the `spans` list), so every line logged during a request has its
+//! `request_id`. Logs go to stderr so that the
 //! CLI's `--json` output on stdout stays machine-readable.
 
 use tracing_subscriber::EnvFilter;
@@ -24,7 +26,7 @@ pub fn init(filter: &str, format: LogFormat) {
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .try_init(),
     };
     if result.is_ok() && bad {

@@ -84,6 +84,29 @@ async fn trace_logs_hold_no_secret_and_no_token(app: TestApp) {
             output.contains("issued an access token"),
             "{format}: the logs are at trace and mention the issue"
         );
+        // Every line logged while a request runs carries its request id.
+        let in_request: Vec<&str> = output
+            .lines()
+            .filter(|l| {
+                [
+                    "request finished",
+                    "client authentication failed",
+                    "issued an access token",
+                ]
+                .iter()
+                .any(|m| l.contains(m))
+            })
+            .collect();
+        assert!(
+            in_request.len() >= 4,
+            "{format}: request lines were logged: {in_request:?}"
+        );
+        for line in &in_request {
+            assert!(
+                line.contains("request_id"),
+                "{format}: no request id in {line}"
+            );
+        }
         for needle in [
             imported,
             "Sup3r-Secret-Value",
