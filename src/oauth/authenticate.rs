@@ -26,7 +26,7 @@ use super::throttle::Throttle;
 use crate::clients::{Client, validate_client_id};
 use crate::crypto::{HasherError, SecretHasher, VerifiedSecrets};
 use crate::metrics::{AuthFailure, Metrics};
-use crate::store::{CachedClients, Store as _};
+use crate::store::CachedClients;
 
 pub struct ClientAuthenticator {
     clients: Arc<CachedClients>,
@@ -74,27 +74,29 @@ impl ClientAuthenticator {
         }
 
         // The warm path (SPEC §8): a secret verified recently against a hash
-        // the (possibly cached) row still has. No database, no throttle, no
-        // argon2.
+        // the client's row still has. The row comes from memory when it is
+        // cached; then no database, no throttle, no argon2.
         let fingerprint = self
             .verified
             .fingerprint(&credentials.client_id, &credentials.secret);
-        let row = self
+        let warm = |client: &Client| {
+            client.enabled
+                && self
+                    .verified
+                    .contains(&fingerprint, live_hashes(client, now))
+        };
+        if let Some(client) = self
             .clients
-            .get_client(&credentials.client_id)
-            .await
-            .map_err(store_error)?;
-        if let Some(client) = row.filter(|c| c.enabled)
-            && self
-                .verified
-                .contains(&fingerprint, live_hashes(&client, now))
+            .get_cached(&credentials.client_id)
+            .filter(|c| warm(c))
         {
             self.metrics.credential_cache(true);
             return Ok(client);
         }
 
-        // Everything else is decided on a fresh row: argon2 costs far more
-        // than the read, and a secret rotated a moment ago elsewhere must work.
+        // Everything else is decided on one fresh read: argon2 costs far more
+        // than the read, and a secret rotated a moment ago elsewhere must
+        // work. A warm client whose cached row had expired is still warm.
         let fresh = self
             .clients
             .get_client_fresh(&credentials.client_id)
@@ -103,7 +105,11 @@ impl ClientAuthenticator {
         let Some(client) = fresh.filter(|c| c.enabled) else {
             return self.refuse_unknown(credentials, counted_id, address).await;
         };
-        self.metrics.credential_cache(false);
+        let hit = warm(&client);
+        self.metrics.credential_cache(hit);
+        if hit {
+            return Ok(client);
+        }
         self.check_throttle(counted_id, address)?;
         let hashes: Vec<String> = live_hashes(&client, now).map(str::to_owned).collect();
         let matched = self

@@ -46,7 +46,8 @@ impl CachedClients {
         self.rows.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn cached(&self, client_id: &str) -> Option<Client> {
+    /// The row if it is in memory and fresh enough; never reads the store.
+    pub fn get_cached(&self, client_id: &str) -> Option<Client> {
         match self.rows().get(client_id) {
             Some((at, client)) if at.elapsed() < self.ttl => Some(client.clone()),
             _ => None,
@@ -103,7 +104,7 @@ impl Store for CachedClients {
 
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
         Box::pin(async move {
-            match self.cached(client_id) {
+            match self.get_cached(client_id) {
                 Some(client) => Ok(Some(client)),
                 None => self.get_client_fresh(client_id).await,
             }
