@@ -14,13 +14,8 @@ const GRANT: &str = "grant_type=client_credentials";
 
 /// Whether the CLI's change reaches the server within a second (SPEC §8).
 async fn status_within_a_second(app: &TestApp, secret: &str, want: u16) -> bool {
-    TestApp::within_a_second(|| async {
-        app.post_token(GRANT, Some(("svc:orders+v1", secret)))
-            .await
-            .status()
-            == want
-    })
-    .await
+    TestApp::within_a_second(|| async { app.token_status("svc:orders+v1", secret).await == want })
+        .await
 }
 
 fn stdout_json(output: &std::process::Output, case: &str) -> Value {

@@ -9,15 +9,6 @@ use crate::helpers::{TestApp, both_stores};
 
 both_stores!(a_cached_success_never_outlives_the_store);
 
-const GRANT: &str = "grant_type=client_credentials";
-
-async fn status(app: &TestApp, id: &str, secret: &str) -> u16 {
-    app.post_token(GRANT, Some((id, secret)))
-        .await
-        .status()
-        .as_u16()
-}
-
 async fn a_cached_success_never_outlives_the_store(app: TestApp) {
     let admin = ClientAdmin::new(app.store.as_ref(), &app.hasher);
     let new = || NewClient {
@@ -28,16 +19,16 @@ async fn a_cached_success_never_outlives_the_store(app: TestApp) {
     let (id, secret) = app.create_client(new()).await;
 
     // Warm the cache, then disable: refused at once.
-    assert_eq!(status(&app, &id, &secret).await, 200);
-    assert_eq!(status(&app, &id, &secret).await, 200, "warm");
+    assert_eq!(app.token_status(&id, &secret).await, 200);
+    assert_eq!(app.token_status(&id, &secret).await, 200, "warm");
     admin.set_enabled(&id, false, unix_now()).await.unwrap();
     assert_eq!(
-        status(&app, &id, &secret).await,
+        app.token_status(&id, &secret).await,
         401,
         "disabled after a cached success"
     );
     admin.set_enabled(&id, true, unix_now()).await.unwrap();
-    assert_eq!(status(&app, &id, &secret).await, 200, "enabled again");
+    assert_eq!(app.token_status(&id, &secret).await, 200, "enabled again");
 
     // The secret replaced in the store (what a rotation without overlap does).
     let mut client = app.store.get_client(&id).await.unwrap().unwrap();
@@ -48,30 +39,34 @@ async fn a_cached_success_never_outlives_the_store(app: TestApp) {
         .unwrap();
     assert!(app.store.update_client(&client).await.unwrap());
     assert_eq!(
-        status(&app, &id, &secret).await,
+        app.token_status(&id, &secret).await,
         401,
         "old secret after replacement"
     );
-    assert_eq!(status(&app, &id, "the-new-one").await, 200, "new secret");
+    assert_eq!(
+        app.token_status(&id, "the-new-one").await,
+        200,
+        "new secret"
+    );
 
     // Deleted, then re-created under the same id with another secret.
     admin.delete(&id).await.unwrap();
     assert_eq!(
-        status(&app, &id, "the-new-one").await,
+        app.token_status(&id, "the-new-one").await,
         401,
         "deleted after a cached success"
     );
     let (_, recreated_secret) = app.create_client(new()).await;
     assert_eq!(
-        status(&app, &id, "the-new-one").await,
+        app.token_status(&id, "the-new-one").await,
         401,
         "a re-created client does not inherit the cache"
     );
-    assert_eq!(status(&app, &id, &recreated_secret).await, 200);
+    assert_eq!(app.token_status(&id, &recreated_secret).await, 200);
 
     // A wrong secret for a cached client is still refused.
     assert_eq!(
-        status(&app, &id, "wrong").await,
+        app.token_status(&id, "wrong").await,
         401,
         "wrong secret beside a cached right one"
     );

@@ -258,6 +258,14 @@ impl TestApp {
         }
     }
 
+    /// The status of a client-credentials token request with Basic credentials.
+    pub async fn token_status(&self, id: &str, secret: &str) -> u16 {
+        self.post_token("grant_type=client_credentials", Some((id, secret)))
+            .await
+            .status()
+            .as_u16()
+    }
+
     /// A token for `id`, asserting success.
     pub async fn token_for(&self, id: &str, secret: &str) -> String {
         let response = self

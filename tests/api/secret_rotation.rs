@@ -13,15 +13,6 @@ both_stores!(
     rotation_without_overlap_cuts_at_once
 );
 
-const GRANT: &str = "grant_type=client_credentials";
-
-async fn status(app: &TestApp, id: &str, secret: &str) -> u16 {
-    app.post_token(GRANT, Some((id, secret)))
-        .await
-        .status()
-        .as_u16()
-}
-
 fn rotate(app: &TestApp, id: &str, overlap: &str) -> Value {
     let output = app.cli(
         &[
@@ -45,7 +36,7 @@ fn rotate(app: &TestApp, id: &str, overlap: &str) -> Value {
 async fn rotation_keeps_the_old_secret_for_the_overlap_only(app: TestApp) {
     let (id, old) = app.standard_client().await;
     assert_eq!(
-        status(&app, &id, &old).await,
+        app.token_status(&id, &old).await,
         200,
         "the old secret, now cached"
     );
@@ -57,33 +48,37 @@ async fn rotation_keeps_the_old_secret_for_the_overlap_only(app: TestApp) {
         rotated["previous_secret_expires_at"].is_string(),
         "{rotated}"
     );
-    assert_eq!(status(&app, &id, &new).await, 200, "the new secret");
+    assert_eq!(app.token_status(&id, &new).await, 200, "the new secret");
     assert_eq!(
-        status(&app, &id, &old).await,
+        app.token_status(&id, &old).await,
         200,
         "the old secret during the overlap"
     );
 
     tokio::time::sleep(Duration::from_millis(5100)).await;
     assert_eq!(
-        status(&app, &id, &old).await,
+        app.token_status(&id, &old).await,
         401,
         "the old secret after the overlap, though cached"
     );
-    assert_eq!(status(&app, &id, &new).await, 200, "the new secret still");
+    assert_eq!(
+        app.token_status(&id, &new).await,
+        200,
+        "the new secret still"
+    );
 }
 
 async fn rotation_without_overlap_cuts_at_once(app: TestApp) {
     let (id, old) = app.standard_client().await;
-    assert_eq!(status(&app, &id, &old).await, 200);
+    assert_eq!(app.token_status(&id, &old).await, 200);
     let rotated = rotate(&app, &id, "0s");
     assert!(rotated["previous_secret_expires_at"].is_null());
     // The CLI is another process: its change reaches a cached success
     // within a second (SPEC §8); the new secret works at once.
-    let cut = TestApp::within_a_second(|| async { status(&app, &id, &old).await == 401 }).await;
+    let cut = TestApp::within_a_second(|| async { app.token_status(&id, &old).await == 401 }).await;
     assert!(cut, "the old secret is cut within a second");
     let new = rotated["client_secret"].as_str().unwrap();
-    assert_eq!(status(&app, &id, new).await, 200);
+    assert_eq!(app.token_status(&id, new).await, 200);
 
     let missing = app.cli(&["client", "rotate-secret", "nobody"], None);
     assert_eq!(missing.status.code(), Some(1), "unknown client");
