@@ -1,18 +1,21 @@
 //! Client administration: create, list, show, update, enable/disable and
-//! delete clients. One implementation behind every face — the CLI today, the
-//! admin API next — so that no rule is written twice. Field rules live in
-//! `clients`; this module applies them and talks to the store.
+//! delete clients, and the shapes of their results. One implementation
+//! behind both faces — the CLI and the admin API — so that no rule, and no
+//! result type, is written twice. Field rules live in `domain::client`; this
+//! module applies them and talks to the store.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
-use crate::clients::{
-    self, CLIENT_CREDENTIALS, Client, FieldError, PreviousSecret, SecretHashes, validate_audience,
-    validate_audiences, validate_client_id, validate_grant_types, validate_token_ttl,
-};
 use crate::clock::rfc3339;
 use crate::crypto::{ClientSecret, CryptoError, HasherError, SecretHasher};
+use crate::domain::client::{
+    self as clients, CLIENT_CREDENTIALS, Client, FieldError, PreviousSecret, SecretHashes,
+    validate_audience, validate_audiences, validate_client_id, validate_grant_types,
+    validate_token_ttl,
+};
+use crate::domain::scope::Scope;
+use crate::fault::Fault;
 use crate::keys::KeyStatus;
-use crate::oauth::scope::Scope;
 use crate::store::{Store, StoreError, StoredKey};
 
 /// The longest secret `--secret-stdin` accepts: argon2 hashes any length, but
@@ -28,21 +31,21 @@ pub const MAX_SECRET_OVERLAP: u64 = 30 * 86_400;
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClient {
-    #[schema(schema_with = crate::clients::schema::client_id)]
+    #[schema(schema_with = crate::domain::client::schema::client_id)]
     pub client_id: String,
     #[serde(default)]
-    #[schema(schema_with = crate::clients::schema::scope_tokens)]
+    #[schema(schema_with = crate::domain::client::schema::scope_tokens)]
     pub scopes: Vec<String>,
-    #[schema(schema_with = crate::clients::schema::scope_tokens_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::scope_tokens_or_null)]
     pub default_scopes: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(schema_with = crate::clients::schema::audiences)]
+    #[schema(schema_with = crate::domain::client::schema::audiences)]
     pub audiences: Vec<String>,
-    #[schema(schema_with = crate::clients::schema::audience_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::audience_or_null)]
     pub default_audience: Option<String>,
-    #[schema(schema_with = crate::clients::schema::grant_types_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::grant_types_or_null)]
     pub grant_types: Option<Vec<String>>,
-    #[schema(schema_with = crate::clients::schema::token_ttl_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::token_ttl_or_null)]
     pub token_ttl: Option<u32>,
 }
 
@@ -51,19 +54,19 @@ pub struct NewClient {
 #[derive(Debug, Default, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientChanges {
-    #[schema(schema_with = crate::clients::schema::scope_tokens_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::scope_tokens_or_null)]
     pub scopes: Option<Vec<String>>,
-    #[schema(schema_with = crate::clients::schema::scope_tokens_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::scope_tokens_or_null)]
     pub default_scopes: Option<Vec<String>>,
-    #[schema(schema_with = crate::clients::schema::audiences_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::audiences_or_null)]
     pub audiences: Option<Vec<String>>,
     #[serde(default, deserialize_with = "explicit_null")]
-    #[schema(schema_with = crate::clients::schema::audience_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::audience_or_null)]
     pub default_audience: Option<Option<String>>,
-    #[schema(schema_with = crate::clients::schema::grant_types_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::grant_types_or_null)]
     pub grant_types: Option<Vec<String>>,
     #[serde(default, deserialize_with = "explicit_null")]
-    #[schema(schema_with = crate::clients::schema::token_ttl_or_null)]
+    #[schema(schema_with = crate::domain::client::schema::token_ttl_or_null)]
     pub token_ttl: Option<Option<u32>>,
     #[schema(nullable)]
     pub enabled: Option<bool>,
@@ -132,58 +135,63 @@ impl KeyView {
     }
 }
 
-#[derive(Debug)]
+/// A created client and its secret, shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedClient {
+    #[serde(flatten)]
+    pub client: ClientView,
+    #[serde(serialize_with = "expose")]
+    #[schema(value_type = String)]
+    pub client_secret: ClientSecret,
+}
+
+/// A rotated secret, shown this once.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RotatedSecret {
+    pub client_id: String,
+    #[serde(serialize_with = "expose")]
+    #[schema(value_type = String)]
+    pub client_secret: ClientSecret,
+    /// When the previous secret stops working (RFC 3339); `null` if it already has.
+    pub previous_secret_expires_at: Option<String>,
+}
+
+/// Secrets serialize in clear only inside these two results: their `Debug`
+/// stays redacted.
+fn expose<S: Serializer>(secret: &ClientSecret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
+}
+
+#[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    Invalid(FieldError),
+    #[error(transparent)]
+    Invalid(#[from] FieldError),
+    #[error("no such client")]
     NotFound,
+    #[error("a client with this id already exists")]
     Conflict,
-    Store(StoreError),
-    Crypto(CryptoError),
-}
-
-impl std::fmt::Display for AdminError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Invalid(e) => e.fmt(f),
-            Self::NotFound => f.write_str("no such client"),
-            Self::Conflict => f.write_str("a client with this id already exists"),
-            Self::Store(e) => e.fmt(f),
-            Self::Crypto(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for AdminError {}
-
-impl From<FieldError> for AdminError {
-    fn from(e: FieldError) -> Self {
-        Self::Invalid(e)
-    }
+    #[error(transparent)]
+    Fault(#[from] Fault),
 }
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict => Self::Conflict,
-            other => Self::Store(other),
+            other => Self::Fault(other.into()),
         }
     }
 }
 
 impl From<HasherError> for AdminError {
     fn from(e: HasherError) -> Self {
-        match e {
-            HasherError::Busy => {
-                Self::Crypto(CryptoError("the server is busy hashing secrets; try again"))
-            }
-            HasherError::Failed(e) => Self::Crypto(e),
-        }
+        Self::Fault(e.into())
     }
 }
 
 impl From<CryptoError> for AdminError {
     fn from(e: CryptoError) -> Self {
-        Self::Crypto(e)
+        Self::Fault(e.into())
     }
 }
 
@@ -206,7 +214,7 @@ impl<'a> ClientAdmin<'a> {
         new: NewClient,
         imported: Option<ClientSecret>,
         now: i64,
-    ) -> Result<(Client, ClientSecret), AdminError> {
+    ) -> Result<CreatedClient, AdminError> {
         validate_client_id(&new.client_id)?;
         let scopes = parse_scopes("scopes", &new.scopes)?;
         let default_scopes = match &new.default_scopes {
@@ -250,7 +258,10 @@ impl<'a> ClientAdmin<'a> {
         clients::validate_consistency(&client)?;
         self.store.insert_client(&client).await?;
         tracing::info!(client_id = %client.client_id, "created client");
-        Ok((client, secret))
+        Ok(CreatedClient {
+            client: ClientView::from(&client),
+            client_secret: secret,
+        })
     }
 
     pub async fn get(&self, client_id: &str) -> Result<Client, AdminError> {
@@ -339,7 +350,7 @@ impl<'a> ClientAdmin<'a> {
         client_id: &str,
         overlap: u64,
         now: i64,
-    ) -> Result<(Client, ClientSecret), AdminError> {
+    ) -> Result<RotatedSecret, AdminError> {
         if overlap > MAX_SECRET_OVERLAP {
             return Err(FieldError::new(
                 "overlap",
@@ -362,7 +373,11 @@ impl<'a> ClientAdmin<'a> {
             return Err(AdminError::NotFound);
         }
         tracing::info!(client_id, overlap, "rotated client secret");
-        Ok((client, secret))
+        Ok(RotatedSecret {
+            client_id: client.client_id,
+            client_secret: secret,
+            previous_secret_expires_at: client.secrets.previous.map(|p| rfc3339(p.expires_at)),
+        })
     }
 
     pub async fn set_enabled(

@@ -1,4 +1,4 @@
-//! The command line (SPEC §5): `serve`, `migrate`, `client …`.
+//! The command line: `serve`, `migrate`, `client …`, `key …` (README, "Command line").
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage (clap's own errors, and values
 //! that fail validation). Results go to stdout — as JSON with `--json` —
@@ -12,13 +12,16 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::admin::{
-    AdminError, ClientAdmin, ClientChanges, ClientView, KeyView, MAX_IMPORTED_SECRET_LEN, NewClient,
+    AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, KeyView,
+    MAX_IMPORTED_SECRET_LEN, NewClient, RotatedSecret,
 };
-use crate::clock::{rfc3339, unix_now};
+use crate::clock::unix_now;
 use crate::config::Config;
 use crate::crypto::ClientSecret;
-use crate::keys::KeyStatus;
-use crate::startup::{Application, argon2_hasher, open_key_ring, open_store, shutdown_signal};
+use crate::fault::chain;
+use crate::startup::{
+    Application, StartupError, argon2_hasher, open_key_ring, open_store, shutdown_signal,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -154,7 +157,38 @@ fn split(list: &str) -> Vec<String> {
     list.split_whitespace().map(str::to_owned).collect()
 }
 
-/// The outcome of a command: what to print, or why it failed.
+impl ClientFields {
+    fn into_new_client(self, client_id: String) -> NewClient {
+        NewClient {
+            client_id,
+            scopes: self.scope.as_deref().map(split).unwrap_or_default(),
+            default_scopes: self.default_scope.as_deref().map(split),
+            audiences: self.audiences,
+            default_audience: self.default_audience,
+            grant_types: self.grant_types.as_deref().map(split),
+            token_ttl: self.ttl,
+        }
+    }
+
+    fn into_changes(self, clear_ttl: bool) -> ClientChanges {
+        ClientChanges {
+            scopes: self.scope.as_deref().map(split),
+            default_scopes: self.default_scope.as_deref().map(split),
+            audiences: (!self.audiences.is_empty()).then_some(self.audiences),
+            default_audience: self.default_audience.map(Some),
+            grant_types: self.grant_types.as_deref().map(split),
+            token_ttl: if clear_ttl {
+                Some(None)
+            } else {
+                self.ttl.map(Some)
+            },
+            enabled: None,
+        }
+    }
+}
+
+/// Why a command failed: a usage error (exit 2) or anything else (exit 1),
+/// with the message to print — the whole cause chain, once.
 enum Failure {
     Usage(String),
     Other(String),
@@ -164,8 +198,14 @@ impl From<AdminError> for Failure {
     fn from(e: AdminError) -> Self {
         match e {
             AdminError::Invalid(field) => Self::Usage(field.to_string()),
-            other => Self::Other(other.to_string()),
+            other => Self::Other(chain(&other)),
         }
+    }
+}
+
+impl From<StartupError> for Failure {
+    fn from(e: StartupError) -> Self {
+        Self::Other(chain(&e))
     }
 }
 
@@ -207,9 +247,7 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn serve(config: &Config, migrate: bool) -> Result<(), Failure> {
-    let app = Application::build(config, migrate)
-        .await
-        .map_err(|e| Failure::Other(e.to_string()))?;
+    let app = Application::build(config, migrate).await?;
     app.run_until_stopped(shutdown_signal())
         .await
         .map_err(|e| Failure::Other(format!("server error: {e}")))?;
@@ -218,9 +256,7 @@ async fn serve(config: &Config, migrate: bool) -> Result<(), Failure> {
 }
 
 async fn migrate(config: &Config, json: bool) -> Result<(), Failure> {
-    let store = open_store(config, true)
-        .await
-        .map_err(|e| Failure::Other(e.to_string()))?;
+    let store = open_store(config, true).await?;
     print(
         json,
         &serde_json::json!({ "migrated": true, "store": store.backend() }),
@@ -230,127 +266,45 @@ async fn migrate(config: &Config, json: bool) -> Result<(), Failure> {
 }
 
 async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(), Failure> {
-    let store = open_store(config, true)
-        .await
-        .map_err(|e| Failure::Other(e.to_string()))?;
-    let hasher = argon2_hasher().map_err(|e| Failure::Other(e.to_string()))?;
+    let store = open_store(config, true).await?;
+    let hasher = argon2_hasher()?;
     let admin = ClientAdmin::new(store.as_ref(), &hasher);
     let now = unix_now();
+    let show = |view: ClientView| print(json, &view, || describe(&view));
     match command {
         ClientCommand::Create {
             id,
             fields,
             secret_stdin,
         } => {
-            let imported = if secret_stdin {
-                Some(read_secret_from_stdin()?)
-            } else {
-                None
-            };
-            let new = NewClient {
-                client_id: id,
-                scopes: fields.scope.as_deref().map(split).unwrap_or_default(),
-                default_scopes: fields.default_scope.as_deref().map(split),
-                audiences: fields.audiences,
-                default_audience: fields.default_audience,
-                grant_types: fields.grant_types.as_deref().map(split),
-                token_ttl: fields.ttl,
-            };
-            let (client, secret) = admin.create(new, imported, now).await?;
-            #[derive(Serialize)]
-            struct Created<'a> {
-                #[serde(flatten)]
-                client: ClientView,
-                client_secret: &'a str,
-            }
-            let view = ClientView::from(&client);
-            let human = format!(
-                "{}\nclient_secret:    {}\n\nStore this secret now: it is shown only once.",
-                describe(&view),
-                secret.expose()
-            );
-            print(
-                json,
-                &Created {
-                    client: view,
-                    client_secret: secret.expose(),
-                },
-                || human,
-            );
+            let imported = secret_stdin.then(read_secret_from_stdin).transpose()?;
+            let created = admin
+                .create(fields.into_new_client(id), imported, now)
+                .await?;
+            print(json, &created, || describe_created(&created));
         }
         ClientCommand::List => {
             let views: Vec<ClientView> = admin.list().await?.iter().map(ClientView::from).collect();
-            print(json, &views, || {
-                if views.is_empty() {
-                    return "no clients".to_owned();
-                }
-                views
-                    .iter()
-                    .map(|v| {
-                        format!(
-                            "{}\t{}\t{}",
-                            v.client_id,
-                            if v.enabled { "enabled" } else { "disabled" },
-                            v.scopes.join(" ")
-                        )
-                    })
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            });
+            print(json, &views, || describe_list(&views));
         }
         ClientCommand::Show { id } => {
-            let view = ClientView::from(&admin.get(&id).await.map_err(|e| named(e, &id))?);
-            print(json, &view, || describe(&view));
+            show(ClientView::from(
+                &admin.get(&id).await.map_err(|e| named(e, &id))?,
+            ));
         }
         ClientCommand::Update {
             id,
             fields,
             clear_ttl,
         } => {
-            let changes = ClientChanges {
-                scopes: fields.scope.as_deref().map(split),
-                default_scopes: fields.default_scope.as_deref().map(split),
-                audiences: (!fields.audiences.is_empty()).then_some(fields.audiences),
-                default_audience: fields.default_audience.map(Some),
-                grant_types: fields.grant_types.as_deref().map(split),
-                token_ttl: if clear_ttl {
-                    Some(None)
-                } else {
-                    fields.ttl.map(Some)
-                },
-                enabled: None,
-            };
-            let view = ClientView::from(
-                &admin
-                    .update(&id, changes, now)
-                    .await
-                    .map_err(|e| named(e, &id))?,
-            );
-            print(json, &view, || describe(&view));
+            let changes = fields.into_changes(clear_ttl);
+            let client = admin.update(&id, changes, now).await;
+            show(ClientView::from(&client.map_err(|e| named(e, &id))?));
         }
         ClientCommand::RotateSecret { id, overlap } => {
-            let (client, secret) = admin
-                .rotate_secret(&id, overlap.into(), now)
-                .await
-                .map_err(|e| named(e, &id))?;
-            let previous_expires_at = client
-                .secrets
-                .previous
-                .as_ref()
-                .map(|p| rfc3339(p.expires_at));
-            let human = format!(
-                "client_id:        {id}\nclient_secret:    {}\nprevious secret:  {}\n\nStore this secret now: it is shown only once.",
-                secret.expose(),
-                previous_expires_at
-                    .as_deref()
-                    .map_or("no longer works".to_owned(), |t| format!("works until {t}")),
-            );
-            let value = serde_json::json!({
-                "client_id": id,
-                "client_secret": secret.expose(),
-                "previous_secret_expires_at": previous_expires_at,
-            });
-            print(json, &value, || human);
+            let rotated = admin.rotate_secret(&id, overlap.into(), now).await;
+            let rotated = rotated.map_err(|e| named(e, &id))?;
+            print(json, &rotated, || describe_rotated(&rotated));
         }
         ClientCommand::Delete { id } => {
             admin.delete(&id).await.map_err(|e| named(e, &id))?;
@@ -360,8 +314,14 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
                 || format!("deleted {id}"),
             );
         }
-        ClientCommand::Disable { id } => set_enabled(&admin, &id, false, now, json).await?,
-        ClientCommand::Enable { id } => set_enabled(&admin, &id, true, now, json).await?,
+        ClientCommand::Disable { id } => {
+            let client = admin.set_enabled(&id, false, now).await;
+            show(ClientView::from(&client.map_err(|e| named(e, &id))?));
+        }
+        ClientCommand::Enable { id } => {
+            let client = admin.set_enabled(&id, true, now).await;
+            show(ClientView::from(&client.map_err(|e| named(e, &id))?));
+        }
     }
     Ok(())
 }
@@ -397,16 +357,16 @@ fn healthcheck(config: &Config) -> Result<(), Failure> {
 }
 
 async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Failure> {
-    let failed = |e: &dyn std::fmt::Display| Failure::Other(e.to_string());
-    let store = open_store(config, true).await.map_err(|e| failed(&e))?;
-    let ring = open_key_ring(config, store).await.map_err(|e| failed(&e))?;
+    let store = open_store(config, true).await?;
+    let ring = open_key_ring(config, store).await?;
+    let failed = |e: crate::keys::KeyError| Failure::Other(chain(&e));
     let now = unix_now();
     match command {
         KeyCommand::List => {
             let views: Vec<KeyView> = ring
                 .list(now)
                 .await
-                .map_err(|e| failed(&e))?
+                .map_err(failed)?
                 .iter()
                 .map(|(key, status)| KeyView::new(key, *status))
                 .collect();
@@ -424,41 +384,16 @@ async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Fai
             });
         }
         KeyCommand::Rotate { now: immediately } => {
-            let key = ring
-                .rotate(now, immediately)
-                .await
-                .map_err(|e| failed(&e))?;
-            let status = if immediately {
-                KeyStatus::Active
-            } else {
-                KeyStatus::Pending
-            };
+            let (key, status) = ring.rotate(now, immediately).await.map_err(failed)?;
             let view = KeyView::new(&key, status);
             print(json, &view, || {
                 format!(
-                    "created key {} ({}); published now, signing from {}",
-                    view.kid, view.alg, view.activates_at
+                    "created key {} ({}, {}); published now, signing from {}",
+                    view.kid, view.alg, view.status, view.activates_at
                 )
             });
         }
     }
-    Ok(())
-}
-
-async fn set_enabled(
-    admin: &ClientAdmin<'_>,
-    id: &str,
-    enabled: bool,
-    now: i64,
-    json: bool,
-) -> Result<(), Failure> {
-    let view = ClientView::from(
-        &admin
-            .set_enabled(id, enabled, now)
-            .await
-            .map_err(|e| named(e, id))?,
-    );
-    print(json, &view, || describe(&view));
     Ok(())
 }
 
@@ -501,6 +436,40 @@ fn describe(v: &ClientView) -> String {
         v.created_at,
         v.updated_at,
     )
+}
+
+fn describe_created(created: &CreatedClient) -> String {
+    format!(
+        "{}\nclient_secret:    {}\n\nStore this secret now: it is shown only once.",
+        describe(&created.client),
+        created.client_secret.expose()
+    )
+}
+
+fn describe_rotated(rotated: &RotatedSecret) -> String {
+    let previous = rotated
+        .previous_secret_expires_at
+        .as_deref()
+        .map_or("no longer works".to_owned(), |t| format!("works until {t}"));
+    format!(
+        "client_id:        {}\nclient_secret:    {}\nprevious secret:  {previous}\n\nStore this secret now: it is shown only once.",
+        rotated.client_id,
+        rotated.client_secret.expose(),
+    )
+}
+
+fn describe_list(views: &[ClientView]) -> String {
+    if views.is_empty() {
+        return "no clients".to_owned();
+    }
+    views
+        .iter()
+        .map(|v| {
+            let state = if v.enabled { "enabled" } else { "disabled" };
+            format!("{}\t{state}\t{}", v.client_id, v.scopes.join(" "))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn print<T: Serialize>(json: bool, value: &T, human: impl FnOnce() -> String) {

@@ -9,9 +9,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use crate::clients::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
-use crate::crypto::Algorithm;
-use crate::oauth::throttle::ThrottleSettings;
+use crate::crypto::{Algorithm, KeyEncryptionKey};
+pub use crate::domain::Secret;
+use crate::domain::ThrottleSettings;
+use crate::domain::client::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::domain::scope::is_scope_token;
+pub use crate::store::{Database, PoolSettings};
+pub use crate::telemetry::LogFormat;
 
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -83,48 +87,6 @@ pub struct Config {
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
-}
-
-#[derive(Debug)]
-pub enum Database {
-    Postgres { url: Secret },
-    Sqlite { path: PathBuf },
-}
-
-#[derive(Debug, Clone)]
-pub struct PoolSettings {
-    /// PostgreSQL connections per instance.
-    pub max_connections: u32,
-    /// Seconds a request waits for a connection.
-    pub acquire_timeout_secs: u64,
-    /// Seconds one database operation may take.
-    pub query_timeout_secs: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Text,
-    Json,
-}
-
-/// A setting whose value must not be printed (database URLs carry passwords).
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,88 +188,45 @@ impl RawSettings {
     }
 
     fn validate(self) -> Result<Config, ConfigError> {
-        let listen = self.require("listen", |v| {
-            v.parse::<SocketAddr>()
-                .map_err(|_| format!("expected an address such as 127.0.0.1:8080, got '{v}'"))
-        })?;
-        let issuer = self.parse("issuer", parse_issuer)?;
-        let data_dir = PathBuf::from(self.get("data_dir").unwrap_or("./data"));
-        let token_ttl = self.require("token_ttl", |v| {
-            v.parse::<u32>()
-                .ok()
-                .filter(|t| (MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(t))
-                .ok_or_else(|| {
-                    format!(
-                        "expected seconds between {MIN_TOKEN_TTL} and {MAX_TOKEN_TTL}, got '{v}'"
-                    )
-                })
-        })?;
-        let signing_alg = self.require("signing_alg", |v| v.parse::<Algorithm>())?;
+        let (listen, issuer, tls) = self.listener()?;
+        let (admin_listen, admin_scope) = self.admin()?;
+        let (data_dir, database, pool, key_encryption_key) = self.storage()?;
+        let (token_ttl, signing_alg, jwks_max_age, key_rotation_interval) = self.tokens()?;
+        let (credential_cache_ttl, throttle) = self.authentication()?;
         let log = self.get("log").unwrap_or("info").to_owned();
         let log_format = self.require("log_format", |v| match v {
             "text" => Ok(LogFormat::Text),
             "json" => Ok(LogFormat::Json),
             _ => Err(format!("expected 'text' or 'json', got '{v}'")),
         })?;
-        let pool = PoolSettings {
-            max_connections: self.require("db_max_connections", |v| positive(v, 1000))?,
-            acquire_timeout_secs: self
-                .require("db_acquire_timeout", |v| positive(v, 600))?
-                .into(),
-            query_timeout_secs: self
-                .require("db_query_timeout", |v| positive(v, 600))?
-                .into(),
-        };
-        let jwks_max_age = self.require("jwks_max_age", |v| {
-            v.parse::<u32>()
-                .ok()
-                .filter(|s| *s <= MAX_TOKEN_TTL)
-                .ok_or_else(|| format!("expected seconds from 0 to {MAX_TOKEN_TTL}, got '{v}'"))
-        })?;
-        let key_rotation_interval = self.require("key_rotation_interval", |v| match v {
-            "off" | "0" => Ok(None),
-            _ => parse_duration(v)
-                .filter(|s| *s >= MIN_ROTATION_INTERVAL)
-                .map(Some)
-                .ok_or_else(|| {
-                    format!(
-                        "expected 'off' or a duration of at least one hour such as 90d, got '{v}'"
-                    )
-                }),
-        })?;
-        let credential_cache_ttl = self.require("credential_cache_ttl", |v| {
-            parse_duration(v).filter(|s| *s <= 86_400).ok_or_else(|| {
-                format!(
-                    "expected seconds from 0 (off) to 86400, or a duration such as 15m, got '{v}'"
-                )
-            })
-        })?;
-        let limit = |v: &str| match v {
-            "off" => Ok(None),
-            _ => positive(v, 1_000_000)
-                .map(Some)
-                .map_err(|e| format!("{e}, or 'off'")),
-        };
-        let throttle = ThrottleSettings {
-            client_failures: self.require("throttle_client_failures", limit)?,
-            address_failures: self.require("throttle_address_failures", limit)?,
-            window: std::time::Duration::from_secs(self.require("throttle_window", |v| {
-                parse_duration(v)
-                    .filter(|s| (1..=86_400).contains(s))
-                    .ok_or_else(|| {
-                        format!("expected a duration from 1s to 1d such as 60 or 5m, got '{v}'")
-                    })
-            })?),
-        };
-        let admin_listen = self.parse("admin_listen", |v| {
+        Ok(Config {
+            listen,
+            issuer,
+            data_dir,
+            database,
+            pool,
+            key_encryption_key,
+            token_ttl,
+            signing_alg,
+            log,
+            log_format,
+            jwks_max_age,
+            key_rotation_interval,
+            credential_cache_ttl,
+            throttle,
+            admin_listen,
+            admin_scope,
+            tls,
+        })
+    }
+
+    /// Where the public listener binds, under which issuer, with which TLS files.
+    fn listener(&self) -> Result<(SocketAddr, Option<String>, Option<TlsFiles>), ConfigError> {
+        let listen = self.require("listen", |v| {
             v.parse::<SocketAddr>()
-                .map_err(|_| format!("expected an address such as 127.0.0.1:8081, got '{v}'"))
+                .map_err(|_| format!("expected an address such as 127.0.0.1:8080, got '{v}'"))
         })?;
-        let admin_scope = self.require("admin_scope", |v| {
-            crate::oauth::scope::is_scope_token(v)
-                .then(|| v.to_owned())
-                .ok_or_else(|| format!("'{v}' is not a scope token (RFC 6749 §3.3)"))
-        })?;
+        let issuer = self.parse("issuer", parse_issuer)?;
         let tls = match (self.get("tls_cert"), self.get("tls_key")) {
             (None, None) => None,
             (Some(cert), Some(key)) => Some(TlsFiles {
@@ -317,9 +236,38 @@ impl RawSettings {
             (Some(_), None) => return Err(invalid("tls_key", "is required when tls_cert is set")),
             (None, Some(_)) => return Err(invalid("tls_cert", "is required when tls_key is set")),
         };
+        Ok((listen, issuer, tls))
+    }
+
+    /// The admin API's own listener, if any, and the scope it requires.
+    fn admin(&self) -> Result<(Option<SocketAddr>, String), ConfigError> {
+        let admin_listen = self.parse("admin_listen", |v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| format!("expected an address such as 127.0.0.1:8081, got '{v}'"))
+        })?;
+        let admin_scope = self.require("admin_scope", |v| {
+            is_scope_token(v)
+                .then(|| v.to_owned())
+                .ok_or_else(|| format!("'{v}' is not a scope token (RFC 6749 §3.3)"))
+        })?;
+        Ok((admin_listen, admin_scope))
+    }
+
+    /// The database, its pool, and the key that seals signing keys in it.
+    fn storage(&self) -> Result<(PathBuf, Database, PoolSettings, Option<Secret>), ConfigError> {
+        let data_dir = PathBuf::from(self.get("data_dir").unwrap_or("./data"));
+        let pool = PoolSettings {
+            max_connections: self.require("db_max_connections", |v| positive(v, 1000))?,
+            acquire_timeout_secs: self
+                .require("db_acquire_timeout", |v| positive(v, 600))?
+                .into(),
+            query_timeout_secs: self
+                .require("db_query_timeout", |v| positive(v, 600))?
+                .into(),
+        };
         let key_encryption_key = self.get("key_encryption_key").map(Secret::new);
         if let Some(kek) = &key_encryption_key {
-            crate::crypto::KeyEncryptionKey::from_base64(kek.expose()).map_err(|e| {
+            KeyEncryptionKey::from_base64(kek.expose()).map_err(|e| {
                 invalid(
                     "key_encryption_key",
                     &format!(
@@ -361,25 +309,69 @@ impl RawSettings {
                 ));
             }
         };
-        Ok(Config {
-            listen,
-            issuer,
-            data_dir,
-            database,
-            pool,
-            key_encryption_key,
-            token_ttl,
-            signing_alg,
-            log,
-            log_format,
-            jwks_max_age,
-            key_rotation_interval,
-            credential_cache_ttl,
-            throttle,
-            admin_listen,
-            admin_scope,
-            tls,
-        })
+        Ok((data_dir, database, pool, key_encryption_key))
+    }
+
+    /// Token lifetime and the signing keys.
+    fn tokens(&self) -> Result<(u32, Algorithm, u32, Option<u64>), ConfigError> {
+        let token_ttl = self.require("token_ttl", |v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|t| (MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(t))
+                .ok_or_else(|| {
+                    format!(
+                        "expected seconds between {MIN_TOKEN_TTL} and {MAX_TOKEN_TTL}, got '{v}'"
+                    )
+                })
+        })?;
+        let signing_alg = self.require("signing_alg", |v| v.parse::<Algorithm>())?;
+        let jwks_max_age = self.require("jwks_max_age", |v| {
+            v.parse::<u32>()
+                .ok()
+                .filter(|s| *s <= MAX_TOKEN_TTL)
+                .ok_or_else(|| format!("expected seconds from 0 to {MAX_TOKEN_TTL}, got '{v}'"))
+        })?;
+        let key_rotation_interval = self.require("key_rotation_interval", |v| match v {
+            "off" | "0" => Ok(None),
+            _ => parse_duration(v)
+                .filter(|s| *s >= MIN_ROTATION_INTERVAL)
+                .map(Some)
+                .ok_or_else(|| {
+                    format!(
+                        "expected 'off' or a duration of at least one hour such as 90d, got '{v}'"
+                    )
+                }),
+        })?;
+        Ok((token_ttl, signing_alg, jwks_max_age, key_rotation_interval))
+    }
+
+    /// The verified-credential cache and the failure throttle.
+    fn authentication(&self) -> Result<(u64, ThrottleSettings), ConfigError> {
+        let credential_cache_ttl = self.require("credential_cache_ttl", |v| {
+            parse_duration(v).filter(|s| *s <= 86_400).ok_or_else(|| {
+                format!(
+                    "expected seconds from 0 (off) to 86400, or a duration such as 15m, got '{v}'"
+                )
+            })
+        })?;
+        let limit = |v: &str| match v {
+            "off" => Ok(None),
+            _ => positive(v, 1_000_000)
+                .map(Some)
+                .map_err(|e| format!("{e}, or 'off'")),
+        };
+        let throttle = ThrottleSettings {
+            client_failures: self.require("throttle_client_failures", limit)?,
+            address_failures: self.require("throttle_address_failures", limit)?,
+            window: std::time::Duration::from_secs(self.require("throttle_window", |v| {
+                parse_duration(v)
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| {
+                        format!("expected a duration from 1s to 1d such as 60 or 5m, got '{v}'")
+                    })
+            })?),
+        };
+        Ok((credential_cache_ttl, throttle))
     }
 }
 

@@ -26,8 +26,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::clients::MAX_TOKEN_TTL;
-use crate::crypto::{Algorithm, KeyEncryptionKey, SigningKey};
+use crate::crypto::{Algorithm, CryptoError, KeyEncryptionKey, SigningKey};
+use crate::domain::client::MAX_TOKEN_TTL;
+use crate::fault::Fault;
 use crate::store::{Store, StoreError, StoredKey};
 
 /// How often each instance re-reads the keys from the store.
@@ -84,32 +85,34 @@ pub fn key_statuses(keys: &[StoredKey], now: i64) -> Vec<KeyStatus> {
         .collect()
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum KeyError {
-    Store(StoreError),
-    Crypto(String),
+    #[error("signing keys")]
+    Store(#[from] StoreError),
+    #[error("signing keys")]
+    Crypto(#[from] CryptoError),
+    /// A stored key that cannot be used as it is: a bug or tampering.
+    #[error("signing key {kid}: {reason}")]
+    Unusable { kid: String, reason: String },
+    #[error("no active signing key")]
+    NoActiveKey,
 }
 
-impl std::fmt::Display for KeyError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Store(e) => write!(f, "signing keys: {e}"),
-            Self::Crypto(e) => write!(f, "signing keys: {e}"),
+impl From<KeyError> for Fault {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Store(e) => e.into(),
+            other => Fault::internal(other),
         }
     }
 }
 
-impl std::error::Error for KeyError {}
-
-impl From<StoreError> for KeyError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-impl From<crate::crypto::CryptoError> for KeyError {
-    fn from(e: crate::crypto::CryptoError) -> Self {
-        Self::Crypto(e.to_string())
+impl KeyError {
+    fn unusable(key: &StoredKey, reason: impl Into<String>) -> Self {
+        Self::Unusable {
+            kid: key.kid.clone(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -209,7 +212,7 @@ impl KeyRing {
                 .max()
                 .unwrap_or(i64::MIN);
             if now.saturating_sub(newest) >= i64::try_from(max_age).unwrap_or(i64::MAX) {
-                let key = self.rotate(now, false).await?;
+                let (key, _) = self.rotate(now, false).await?;
                 tracing::info!(
                     kid = key.kid,
                     "rotated the signing key automatically (key age)"
@@ -231,21 +234,34 @@ impl KeyRing {
 
     /// Creates the next key: published at once, signing after the JWKS cache
     /// lifetime so that no resource server meets an unknown `kid` — or at
-    /// once with `immediately` (a compromised key).
-    pub async fn rotate(&self, now: i64, immediately: bool) -> Result<StoredKey, KeyError> {
+    /// once with `immediately` (a compromised key). Returns the key with its
+    /// status at `now`, by the same rule `list` applies: a key pushed to the
+    /// next free second is still pending for that second.
+    pub async fn rotate(
+        &self,
+        now: i64,
+        immediately: bool,
+    ) -> Result<(StoredKey, KeyStatus), KeyError> {
         let activates_at = if immediately {
             now
         } else {
             now + i64::from(self.settings.jwks_max_age)
         };
-        create(
+        let key = create(
             self.store.as_ref(),
             &self.kek,
             self.settings.alg,
             now,
             activates_at,
         )
-        .await
+        .await?;
+        let status = self
+            .list(now)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k.kid == key.kid)
+            .map_or(KeyStatus::Pending, |(_, status)| status);
+        Ok((key, status))
     }
 
     /// Every stored key with its status, oldest first.
@@ -310,7 +326,7 @@ fn build(
         .zip(&statuses)
         .find(|(_, s)| **s == KeyStatus::Active)
         .map(|(k, _)| k)
-        .ok_or_else(|| KeyError::Crypto("no active signing key".to_owned()))?;
+        .ok_or(KeyError::NoActiveKey)?;
     let signer = match previous {
         Some(key) if key.kid() == active.kid => key.clone(),
         _ => Arc::new(open_stored(kek, active)?),
@@ -323,12 +339,12 @@ fn build(
         .filter(|(_, s)| s.is_published())
     {
         let jwk: Value = serde_json::from_str(&key.public_jwk)
-            .map_err(|_| KeyError::Crypto(format!("key {}: public JWK does not parse", key.kid)))?;
+            .map_err(|_| KeyError::unusable(key, "public JWK does not parse"))?;
         let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone())
-            .map_err(|_| KeyError::Crypto(format!("key {}: unsupported JWK", key.kid)))?;
+            .map_err(|_| KeyError::unusable(key, "unsupported JWK"))?;
         let decoding = jsonwebtoken::DecodingKey::from_jwk(&parsed)
-            .map_err(|_| KeyError::Crypto(format!("key {}: unusable public key", key.kid)))?;
-        let alg: Algorithm = key.alg.parse().map_err(KeyError::Crypto)?;
+            .map_err(|_| KeyError::unusable(key, "unusable public key"))?;
+        let alg: Algorithm = key.alg.parse().map_err(|e| KeyError::unusable(key, e))?;
         verifiers.insert(
             key.kid.clone(),
             Verifier {
@@ -361,14 +377,14 @@ fn jose_alg(alg: Algorithm) -> jsonwebtoken::Algorithm {
 /// Decrypts and parses a stored key, checking that it is the key its row
 /// claims (the kid is the key's own thumbprint).
 fn open_stored(kek: &KeyEncryptionKey, stored: &StoredKey) -> Result<SigningKey, KeyError> {
-    let alg: Algorithm = stored.alg.parse().map_err(KeyError::Crypto)?;
+    let alg: Algorithm = stored
+        .alg
+        .parse()
+        .map_err(|e| KeyError::unusable(stored, e))?;
     let der = kek.open(&stored.kid, &stored.sealed_private_key)?;
     let key = SigningKey::from_pkcs8(alg, &der)?;
     if key.kid() != stored.kid {
-        return Err(KeyError::Crypto(format!(
-            "stored key {} does not match its kid",
-            stored.kid
-        )));
+        return Err(KeyError::unusable(stored, "does not match its kid"));
     }
     Ok(key)
 }

@@ -4,9 +4,11 @@
 //!
 //! The crate is layered; each module says what it must not know:
 //!
+//! - [`domain`] — the client model, scopes and operator limits: the
+//!   vocabulary every layer shares. Imports nothing from the crate.
+//! - [`fault`] — failures on our side, carried upward with their cause.
 //! - [`oauth`] — the protocol: request parsing, client authentication,
-//!   scopes, grants, claims, the §5.2 error type. No axum, no sqlx.
-//! - [`clients`] — the client model and the rules for every field.
+//!   grants, claims, the §5.2 error type. No axum, no sqlx.
 //! - [`admin`] — client operations shared by the CLI and the admin API.
 //! - [`crypto`] — secrets (argon2id), signing keys (aws-lc-rs), the
 //!   key-encryption key. No HTTP, no SQL.
@@ -22,10 +24,11 @@
 
 pub mod admin;
 pub mod cli;
-pub mod clients;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod domain;
+pub mod fault;
 pub mod http;
 pub mod keys;
 pub mod metrics;

@@ -100,59 +100,8 @@ impl Metrics {
     /// The exposition text; `argon2_queue` is sampled by the caller.
     pub fn render(&self, argon2_queue: usize) -> String {
         let mut out = String::with_capacity(4096);
-        family(
-            &mut out,
-            "tokenmint_http_requests_total",
-            "counter",
-            "HTTP requests by endpoint and status.",
-        );
-        for ((endpoint, status), n) in self
-            .requests
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let _ = writeln!(
-                out,
-                "tokenmint_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
-                escape(endpoint)
-            );
-        }
-        family(
-            &mut out,
-            "tokenmint_http_request_duration_seconds",
-            "histogram",
-            "HTTP request latency by endpoint.",
-        );
-        for (endpoint, h) in self
-            .durations
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-        {
-            let endpoint = escape(endpoint);
-            for (bound, n) in BUCKETS.iter().zip(h.buckets.iter()) {
-                let _ = writeln!(
-                    out,
-                    "tokenmint_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "tokenmint_http_request_duration_seconds_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "tokenmint_http_request_duration_seconds_sum{{endpoint=\"{endpoint}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "tokenmint_http_request_duration_seconds_count{{endpoint=\"{endpoint}\"}} {}",
-                h.count
-            );
-        }
+        self.render_requests(&mut out);
+        self.render_durations(&mut out);
         scalar(
             &mut out,
             "tokenmint_tokens_issued_total",
@@ -160,29 +109,7 @@ impl Metrics {
             "Access tokens issued.",
             self.tokens_issued.load(Ordering::Relaxed),
         );
-        family(
-            &mut out,
-            "tokenmint_auth_failures_total",
-            "counter",
-            "Failed client authentications by reason.",
-        );
-        let failures = self
-            .auth_failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        for reason in [
-            AuthFailure::UnknownClient,
-            AuthFailure::WrongSecret,
-            AuthFailure::Throttled,
-        ] {
-            let n = failures.get(&reason).copied().unwrap_or(0);
-            let _ = writeln!(
-                out,
-                "tokenmint_auth_failures_total{{reason=\"{}\"}} {n}",
-                reason.label()
-            );
-        }
+        self.render_auth_failures(&mut out);
         scalar(
             &mut out,
             "tokenmint_credential_cache_hits_total",
@@ -205,6 +132,71 @@ impl Metrics {
             argon2_queue,
         );
         out
+    }
+
+    fn render_requests(&self, out: &mut String) {
+        family(
+            out,
+            "tokenmint_http_requests_total",
+            "counter",
+            "HTTP requests by endpoint and status.",
+        );
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        for ((endpoint, status), n) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "tokenmint_http_requests_total{{endpoint=\"{}\",status=\"{status}\"}} {n}",
+                escape(endpoint)
+            );
+        }
+    }
+
+    fn render_durations(&self, out: &mut String) {
+        const NAME: &str = "tokenmint_http_request_duration_seconds";
+        family(out, NAME, "histogram", "HTTP request latency by endpoint.");
+        let durations = self.durations.lock().unwrap_or_else(|p| p.into_inner());
+        for (endpoint, h) in durations.iter() {
+            let endpoint = escape(endpoint);
+            for (bound, n) in BUCKETS.iter().zip(h.buckets.iter()) {
+                let _ = writeln!(
+                    out,
+                    "{NAME}_bucket{{endpoint=\"{endpoint}\",le=\"{bound}\"}} {n}"
+                );
+            }
+            let count = h.count;
+            let _ = writeln!(
+                out,
+                "{NAME}_bucket{{endpoint=\"{endpoint}\",le=\"+Inf\"}} {count}"
+            );
+            let _ = writeln!(out, "{NAME}_sum{{endpoint=\"{endpoint}\"}} {}", h.sum);
+            let _ = writeln!(out, "{NAME}_count{{endpoint=\"{endpoint}\"}} {count}");
+        }
+    }
+
+    fn render_auth_failures(&self, out: &mut String) {
+        family(
+            out,
+            "tokenmint_auth_failures_total",
+            "counter",
+            "Failed client authentications by reason.",
+        );
+        let failures = self
+            .auth_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for reason in [
+            AuthFailure::UnknownClient,
+            AuthFailure::WrongSecret,
+            AuthFailure::Throttled,
+        ] {
+            let n = failures.get(&reason).copied().unwrap_or(0);
+            let _ = writeln!(
+                out,
+                "tokenmint_auth_failures_total{{reason=\"{}\"}} {n}",
+                reason.label()
+            );
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
+use crate::fault::Cause;
 use crate::http::{AppState, Peer, Surface, router};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::metrics::Metrics;
@@ -31,36 +32,30 @@ const VERIFIED_CACHE_ENTRIES: usize = 10_000;
 /// Name of the generated key-encryption key in the data folder.
 const KEK_FILE: &str = "key-encryption-key";
 
-#[derive(Debug)]
+/// Why the server (or a CLI command) could not start. Each variant keeps its
+/// cause as `source`; `main` prints the whole chain.
+#[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    Config(ConfigError),
-    Store(StoreError),
-    Keys(KeyError),
-    Io(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot open the store")]
+    Store(#[from] StoreError),
+    #[error("cannot open the signing keys")]
+    Keys(#[from] KeyError),
+    #[error("{what}")]
+    Io {
+        what: String,
+        #[source]
+        cause: Cause,
+    },
 }
 
-impl std::fmt::Display for StartupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Config(e) => e.fmt(f),
-            Self::Store(e) => e.fmt(f),
-            Self::Keys(e) => e.fmt(f),
-            Self::Io(e) => f.write_str(e),
+impl StartupError {
+    fn io(what: impl Into<String>, cause: impl Into<Cause>) -> Self {
+        Self::Io {
+            what: what.into(),
+            cause: cause.into(),
         }
-    }
-}
-
-impl std::error::Error for StartupError {}
-
-impl From<StoreError> for StartupError {
-    fn from(e: StoreError) -> Self {
-        Self::Store(e)
-    }
-}
-
-impl From<KeyError> for StartupError {
-    fn from(e: KeyError) -> Self {
-        Self::Keys(e)
     }
 }
 
@@ -92,10 +87,10 @@ impl Application {
         };
         let listener = TcpListener::bind(config.listen)
             .await
-            .map_err(|e| StartupError::Io(format!("cannot listen on {}: {e}", config.listen)))?;
+            .map_err(|e| StartupError::io(format!("cannot listen on {}", config.listen), e))?;
         let address = listener
             .local_addr()
-            .map_err(|e| StartupError::Io(e.to_string()))?;
+            .map_err(|e| StartupError::io("cannot read the bound address", e))?;
         let issuer = config.issuer.clone().unwrap_or_else(|| {
             format!(
                 "{}://{address}",
@@ -107,7 +102,7 @@ impl Application {
             Duration::from_secs(config.credential_cache_ttl),
             VERIFIED_CACHE_ENTRIES,
         )
-        .map_err(|e| StartupError::Io(e.to_string()))?;
+        .map_err(|e| StartupError::io("cannot create the credential cache", e))?;
         let metrics = Arc::new(Metrics::default());
         let auth = ClientAuthenticator::new(
             clients,
@@ -132,7 +127,7 @@ impl Application {
         };
         let admin_listener = match config.admin_listen {
             Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
-                StartupError::Io(format!("cannot listen on {address} (admin_listen): {e}"))
+                StartupError::io(format!("cannot listen on {address} (admin_listen)"), e)
             })?),
             None => None,
         };
@@ -148,10 +143,6 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.address.port()
-    }
-
-    pub fn address(&self) -> SocketAddr {
-        self.address
     }
 
     pub fn issuer(&self) -> &str {
@@ -282,7 +273,8 @@ pub async fn open_store(config: &Config, migrate: bool) -> Result<Arc<dyn Store>
 /// `ARGON2_QUEUE` more wait, and beyond that requests get 503 at once.
 pub fn argon2_hasher() -> Result<SecretHasher, StartupError> {
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    SecretHasher::new((cores / 2).max(1), ARGON2_QUEUE).map_err(|e| StartupError::Io(e.to_string()))
+    SecretHasher::new((cores / 2).max(1), ARGON2_QUEUE)
+        .map_err(|e| StartupError::io("cannot create the argon2 hasher", e))
 }
 
 /// The configured KEK, or for the embedded store one generated into (and
@@ -296,18 +288,19 @@ fn key_encryption_key(config: &Config) -> Result<KeyEncryptionKey, StartupError>
         }),
         None => {
             create_data_dir(config)?;
-            KeyEncryptionKey::load_or_create(&config.data_dir.join(KEK_FILE))
-                .map_err(StartupError::Io)
+            let path = config.data_dir.join(KEK_FILE);
+            KeyEncryptionKey::load_or_create(&path)
+                .map_err(|e| StartupError::io(format!("key-encryption key {}", path.display()), e))
         }
     }
 }
 
 fn create_data_dir(config: &Config) -> Result<(), StartupError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
-        StartupError::Io(format!(
-            "cannot create data folder {}: {e}",
-            config.data_dir.display()
-        ))
+        StartupError::io(
+            format!("cannot create data folder {}", config.data_dir.display()),
+            e,
+        )
     })
 }
 

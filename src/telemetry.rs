@@ -6,7 +6,12 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Installs the global subscriber. `filter` is a tracing directive such as
 /// `info` or `tokenmint=debug`; an invalid one falls back to `info` with a

@@ -18,6 +18,19 @@ use super::{CryptoError, random_bytes};
 
 pub struct KeyEncryptionKey(LessSafeKey);
 
+/// Why the KEK file of the embedded store could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KekFileError {
+    #[error("cannot read it")]
+    Read(#[source] std::io::Error),
+    #[error("cannot write it")]
+    Write(#[source] std::io::Error),
+    #[error("it does not hold a key: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Random(#[from] CryptoError),
+}
+
 impl fmt::Debug for KeyEncryptionKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("KeyEncryptionKey(<redacted>)")
@@ -45,18 +58,15 @@ impl KeyEncryptionKey {
 
     /// Reads the KEK from `path`, or creates it there (mode 0600) when the
     /// file does not exist: the embedded store's zero-configuration default.
-    pub fn load_or_create(path: &Path) -> Result<Self, String> {
+    pub fn load_or_create(path: &Path) -> Result<Self, KekFileError> {
         match std::fs::read_to_string(path) {
-            Ok(contents) => {
-                Self::from_base64(&contents).map_err(|e| format!("{}: {e}", path.display()))
-            }
+            Ok(contents) => Self::from_base64(&contents).map_err(KekFileError::Invalid),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let bytes = random_bytes::<32>().map_err(|e| e.to_string())?;
-                write_private(path, &STANDARD.encode(bytes))
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                Self::from_bytes(&bytes)
+                let bytes = random_bytes::<32>()?;
+                write_private(path, &STANDARD.encode(bytes)).map_err(KekFileError::Write)?;
+                Self::from_bytes(&bytes).map_err(KekFileError::Invalid)
             }
-            Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+            Err(e) => Err(KekFileError::Read(e)),
         }
     }
 

@@ -15,14 +15,14 @@ pub use signing::{Algorithm, SigningKey};
 pub use verified_cache::{Fingerprint, VerifiedSecrets};
 
 /// A cryptographic operation failed in a way that is not the caller's fault
-/// (bad key material in the store, the RNG failing).
-#[derive(Debug)]
+/// (bad key material in the store, the RNG failing). aws-lc-rs's own errors
+/// say nothing more (`Unspecified`), so the message is the whole cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct CryptoError(pub &'static str);
 
-impl std::fmt::Display for CryptoError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
+impl From<CryptoError> for crate::fault::Fault {
+    fn from(e: CryptoError) -> Self {
+        Self::internal(e)
     }
 }
-
-impl std::error::Error for CryptoError {}

@@ -10,6 +10,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::Semaphore;
 
 use super::{CryptoError, random_bytes, random_token};
+use crate::fault::Fault;
 
 /// A client secret in clear. Its `Debug` is redacted so that it cannot reach a
 /// log line by accident; `expose` is the one way to read it.
@@ -62,25 +63,22 @@ struct Inner {
     max_waiting: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum HasherError {
     /// Too many verifications are already queued.
+    #[error("too many argon2 verifications queued")]
     Busy,
-    Failed(CryptoError),
+    #[error(transparent)]
+    Failed(#[from] CryptoError),
 }
 
-impl std::fmt::Display for HasherError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Busy => f.write_str("too many argon2 verifications queued"),
-            Self::Failed(e) => e.fmt(f),
+/// A full queue is worth a retry (503); a failed computation is not.
+impl From<HasherError> for Fault {
+    fn from(e: HasherError) -> Self {
+        match e {
+            HasherError::Busy => Fault::unavailable(e),
+            HasherError::Failed(e) => e.into(),
         }
-    }
-}
-
-impl From<CryptoError> for HasherError {
-    fn from(e: CryptoError) -> Self {
-        Self::Failed(e)
     }
 }
 

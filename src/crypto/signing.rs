@@ -184,10 +184,6 @@ impl SigningKey {
         &self.kid
     }
 
-    pub fn alg(&self) -> Algorithm {
-        self.alg
-    }
-
     /// The public key as a JWK (RFC 7517), with `kid`, `alg` and `use`.
     pub fn public_jwk(&self) -> &Value {
         &self.public_jwk

@@ -1,4 +1,4 @@
-//! The admin API (SPEC §5a): the CLI's client and key operations over HTTP,
+//! The admin API: the CLI's client and key operations over HTTP,
 //! for deploy pipelines. It accepts only tokenmint's own access tokens that
 //! carry the admin scope, checked the way a resource server checks them
 //! (RFC 6750): signature, `typ`, issuer, audience (the issuer), lifetime —
@@ -17,11 +17,14 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::response::NO_STORE;
-use crate::admin::{AdminError, ClientAdmin, ClientChanges, ClientView, KeyView, NewClient};
-use crate::clock::{rfc3339, unix_now};
-use crate::keys::KeyStatus;
+use crate::admin::{
+    AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, KeyView, NewClient,
+    RotatedSecret,
+};
+use crate::clock::unix_now;
+use crate::fault::Fault;
+use crate::keys::KeyError;
 use crate::oauth::OAuthError;
-use crate::store::StoreError;
 
 /// The JSON body of every admin API error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -36,21 +39,38 @@ pub struct ApiErrorBody<'a> {
     pub field: Option<&'a str>,
 }
 
-/// A created client: the client and its secret, shown this once.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CreatedClient {
-    #[serde(flatten)]
-    pub client: ClientView,
-    pub client_secret: String,
+// The four response types below describe answers for the OpenAPI document;
+// `ApiError` builds the answers themselves, so they are never constructed.
+
+/// What every admin operation may answer besides its success.
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+pub enum AdminFailures {
+    #[response(status = 401, description = "Authentication missing or failed")]
+    Unauthorized(ApiErrorBody<'static>),
+    #[response(status = 403, description = "The access token lacks the admin scope")]
+    Forbidden(ApiErrorBody<'static>),
+    #[response(status = 503, description = "Temporarily unavailable; see Retry-After")]
+    Unavailable(ApiErrorBody<'static>),
 }
 
-/// A rotated secret.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RotatedSecret {
-    pub client_secret: String,
-    /// When the previous secret stops working (RFC 3339); `null` if it already has.
-    pub previous_secret_expires_at: Option<String>,
-}
+/// 400 for an operation that takes a body.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 400, description = "Invalid request")]
+#[allow(dead_code)]
+pub struct InvalidBody(ApiErrorBody<'static>);
+
+/// 404 for an operation on one client.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "No such client")]
+#[allow(dead_code)]
+pub struct NoSuchClient(ApiErrorBody<'static>);
+
+/// 409 when creating a client whose id is taken.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 409, description = "A client with this id already exists")]
+#[allow(dead_code)]
+pub struct ClientExists(ApiErrorBody<'static>);
 
 /// Everything the admin API answers besides success.
 #[derive(Debug)]
@@ -71,8 +91,8 @@ pub enum ApiError {
     },
     /// 400: the body is not the JSON the endpoint takes.
     BadBody(String),
-    Unavailable,
-    Internal,
+    /// 503 or 500, answered like every other fault (`http::response`).
+    Fault(Fault),
 }
 
 impl ApiError {
@@ -93,7 +113,11 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Self::Fault(fault) = self {
+            return fault.into_response();
+        }
         let (status, error, description) = match &self {
+            Self::Fault(_) => unreachable!("answered above"),
             Self::Unauthorized { invalid: false } => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
@@ -125,16 +149,6 @@ impl IntoResponse for ApiError {
                 format!("invalid {field}: {reason}"),
             ),
             Self::BadBody(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason.clone()),
-            Self::Unavailable => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "the database is unavailable; try again shortly".to_owned(),
-            ),
-            Self::Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "server_error",
-                "internal server error".to_owned(),
-            ),
         };
         let field = match &self {
             Self::Invalid { field, .. } => Some(*field),
@@ -152,12 +166,6 @@ impl IntoResponse for ApiError {
         {
             response.headers_mut().insert(WWW_AUTHENTICATE, value);
         }
-        if matches!(self, Self::Unavailable) {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                HeaderValue::from_static("5"),
-            );
-        }
         response
     }
 }
@@ -171,20 +179,24 @@ impl From<AdminError> for ApiError {
             },
             AdminError::NotFound => Self::NotFound,
             AdminError::Conflict => Self::Conflict,
-            AdminError::Store(StoreError::Unavailable(_)) => Self::Unavailable,
-            other => {
-                tracing::error!(error = %other, "admin operation failed");
-                Self::Internal
-            }
+            AdminError::Fault(fault) => Self::Fault(fault),
         }
     }
 }
 
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        Self::Fault(e.into())
+    }
+}
+
+/// Checking an admin token fails only on our side: a token that is not
+/// active is `None`, not an error.
 impl From<OAuthError> for ApiError {
     fn from(e: OAuthError) -> Self {
         match e {
-            OAuthError::TemporarilyUnavailable => Self::Unavailable,
-            _ => Self::Internal,
+            OAuthError::Fault(fault) => Self::Fault(fault),
+            other => Self::Fault(Fault::internal(other)),
         }
     }
 }
@@ -248,7 +260,7 @@ fn clients(app: &AppState) -> ClientAdmin<'_> {
 
 /// `GET /admin/clients`
 #[utoipa::path(get, path = "/admin/clients", tag = "admin", security(("admin_bearer" = [])),
-    responses((status = 200, description = "OK", body = Vec<ClientView>), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
+    responses((status = 200, description = "OK", body = Vec<ClientView>), AdminFailures))]
 pub async fn list_clients(
     _: Admin,
     State(app): State<AppState>,
@@ -265,24 +277,19 @@ pub async fn list_clients(
 
 /// `POST /admin/clients` — 201 with the secret, shown once.
 #[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("admin_bearer" = [])), request_body = NewClient,
-    responses((status = 201, description = "Created", body = CreatedClient), (status = 400, description = "Invalid request", body = ApiErrorBody), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody),
-        (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 409, description = "A client with this id already exists", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
+    responses((status = 201, description = "Created", body = CreatedClient), InvalidBody, ClientExists, AdminFailures))]
 pub async fn create_client(
     _: Admin,
     State(app): State<AppState>,
     Body(new): Body<NewClient>,
 ) -> Result<Response, ApiError> {
-    let (client, secret) = clients(&app).create(new, None, unix_now()).await?;
-    let body = CreatedClient {
-        client: ClientView::from(&client),
-        client_secret: secret.expose().to_owned(),
-    };
-    Ok((StatusCode::CREATED, NO_STORE, Json(body)).into_response())
+    let created = clients(&app).create(new, None, unix_now()).await?;
+    Ok((StatusCode::CREATED, NO_STORE, Json(created)).into_response())
 }
 
 /// `GET /admin/clients/{id}`
 #[utoipa::path(get, path = "/admin/clients/{id}", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")),
-    responses((status = 200, description = "OK", body = ClientView), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 404, description = "No such client", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
+    responses((status = 200, description = "OK", body = ClientView), NoSuchClient, AdminFailures))]
 pub async fn get_client(
     _: Admin,
     State(app): State<AppState>,
@@ -293,7 +300,7 @@ pub async fn get_client(
 
 /// `PATCH /admin/clients/{id}`
 #[utoipa::path(patch, path = "/admin/clients/{id}", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")), request_body = ClientChanges,
-    responses((status = 200, description = "OK", body = ClientView), (status = 400, description = "Invalid request", body = ApiErrorBody), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 404, description = "No such client", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
+    responses((status = 200, description = "OK", body = ClientView), InvalidBody, NoSuchClient, AdminFailures))]
 pub async fn update_client(
     _: Admin,
     State(app): State<AppState>,
@@ -307,7 +314,7 @@ pub async fn update_client(
 
 /// `DELETE /admin/clients/{id}` — 204.
 #[utoipa::path(delete, path = "/admin/clients/{id}", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")),
-    responses((status = 204, description = "Deleted"), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 404, description = "No such client", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
+    responses((status = 204, description = "Deleted"), NoSuchClient, AdminFailures))]
 pub async fn delete_client(
     _: Admin,
     State(app): State<AppState>,
@@ -328,35 +335,27 @@ pub struct RotateSecret {
 
 /// `POST /admin/clients/{id}/secret`
 #[utoipa::path(post, path = "/admin/clients/{id}/secret", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")), request_body = RotateSecret,
-    responses((status = 200, description = "OK", body = RotatedSecret), (status = 400, description = "Invalid request", body = ApiErrorBody), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 404, description = "No such client", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
+    responses((status = 200, description = "OK", body = RotatedSecret), InvalidBody, NoSuchClient, AdminFailures))]
 pub async fn rotate_secret(
     _: Admin,
     State(app): State<AppState>,
     Path(id): Path<String>,
     Body(rotate): Body<RotateSecret>,
 ) -> Result<Response, ApiError> {
-    let (client, secret) = clients(&app)
+    let rotated = clients(&app)
         .rotate_secret(&id, rotate.overlap_seconds, unix_now())
         .await?;
-    let body = RotatedSecret {
-        client_secret: secret.expose().to_owned(),
-        previous_secret_expires_at: client
-            .secrets
-            .previous
-            .as_ref()
-            .map(|p| rfc3339(p.expires_at)),
-    };
-    Ok((NO_STORE, Json(body)).into_response())
+    Ok((NO_STORE, Json(rotated)).into_response())
 }
 
 /// `GET /admin/keys`
 #[utoipa::path(get, path = "/admin/keys", tag = "admin", security(("admin_bearer" = [])),
-    responses((status = 200, description = "OK", body = Vec<KeyView>), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
+    responses((status = 200, description = "OK", body = Vec<KeyView>), AdminFailures))]
 pub async fn list_keys(
     _: Admin,
     State(app): State<AppState>,
 ) -> Result<Json<Vec<KeyView>>, ApiError> {
-    let keys = app.keys.list(unix_now()).await.map_err(key_error)?;
+    let keys = app.keys.list(unix_now()).await?;
     Ok(Json(
         keys.iter()
             .map(|(key, status)| KeyView::new(key, *status))
@@ -373,31 +372,16 @@ pub struct RotateKey {
 
 /// `POST /admin/keys/rotate` — 201 with the new key.
 #[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", security(("admin_bearer" = [])), request_body = RotateKey,
-    responses((status = 201, description = "Created", body = KeyView), (status = 400, description = "Invalid request", body = ApiErrorBody), (status = 401, description = "Authentication missing or failed", body = ApiErrorBody), (status = 403, description = "The access token lacks the admin scope", body = ApiErrorBody), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ApiErrorBody)))]
+    responses((status = 201, description = "Created", body = KeyView), InvalidBody, AdminFailures))]
 pub async fn rotate_key(
     _: Admin,
     State(app): State<AppState>,
     Body(rotate): Body<RotateKey>,
 ) -> Result<Response, ApiError> {
     let now = unix_now();
-    let key = app.keys.rotate(now, rotate.now).await.map_err(key_error)?;
+    let (key, status) = app.keys.rotate(now, rotate.now).await?;
     // Make this instance use the new key at once rather than at the next
     // refresh tick.
-    app.keys.refresh(now).await.map_err(key_error)?;
-    let status = if key.activates_at <= now {
-        KeyStatus::Active
-    } else {
-        KeyStatus::Pending
-    };
+    app.keys.refresh(now).await?;
     Ok((StatusCode::CREATED, Json(KeyView::new(&key, status))).into_response())
-}
-
-fn key_error(e: crate::keys::KeyError) -> ApiError {
-    match e {
-        crate::keys::KeyError::Store(StoreError::Unavailable(_)) => ApiError::Unavailable,
-        other => {
-            tracing::error!(error = %other, "key operation failed");
-            ApiError::Internal
-        }
-    }
 }

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use http_body_util::BodyExt as _;
 
 use super::MAX_BODY_BYTES;
+use crate::fault::Fault;
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::{ClientCredentials, parse_basic};
 use crate::oauth::params::FormParams;
@@ -29,7 +30,7 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
             .extensions
             .get::<axum::extract::ConnectInfo<super::Peer>>()
             .map(|info| info.0.0.ip())
-            .ok_or(OAuthError::ServerError)?;
+            .ok_or_else(|| Fault::internal("the connection has no peer address"))?;
         let BasicAuth(basic) = BasicAuth::from_request_parts(&mut parts, state).await?;
         let OAuthForm(params) =
             OAuthForm::from_request(Request::from_parts(parts, body), state).await?;

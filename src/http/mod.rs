@@ -100,29 +100,39 @@ pub fn router(state: AppState, surface: Surface) -> Router {
 fn documented_routes(surface: Surface) -> OpenApiRouter<AppState> {
     let mut routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
     if surface != Surface::Admin {
-        routes = routes
-            .routes(post_only(routes!(token::token)))
-            .routes(post_only(routes!(token::introspect)))
-            .routes(post_only(routes!(token::revoke)))
-            .routes(routes!(discovery::jwks))
-            .routes(routes!(discovery::metadata))
-            .routes(routes!(discovery::openid_configuration))
-            .routes(routes!(health::readyz))
-            .routes(routes!(health::metrics));
+        routes = public_routes(routes);
     }
     if surface != Surface::Public {
-        routes = routes
-            .routes(routes!(admin::list_clients, admin::create_client))
-            .routes(routes!(
-                admin::get_client,
-                admin::update_client,
-                admin::delete_client
-            ))
-            .routes(routes!(admin::rotate_secret))
-            .routes(routes!(admin::list_keys))
-            .routes(routes!(admin::rotate_key));
+        routes = admin_routes(routes);
     }
     routes.routes(routes!(health::healthz))
+}
+
+/// OAuth, discovery and operations endpoints.
+fn public_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    routes
+        .routes(post_only(routes!(token::token)))
+        .routes(post_only(routes!(token::introspect)))
+        .routes(post_only(routes!(token::revoke)))
+        .routes(routes!(discovery::jwks))
+        .routes(routes!(discovery::metadata))
+        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+}
+
+/// The admin API: clients and keys.
+fn admin_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    routes
+        .routes(routes!(admin::list_clients, admin::create_client))
+        .routes(routes!(
+            admin::get_client,
+            admin::update_client,
+            admin::delete_client
+        ))
+        .routes(routes!(admin::rotate_secret))
+        .routes(routes!(admin::list_keys))
+        .routes(routes!(admin::rotate_key))
 }
 
 /// Answers other methods on a POST-only endpoint with a JSON 405 and `Allow`.

@@ -6,6 +6,9 @@
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+use super::admin::ApiErrorBody;
+use super::response::ErrorBody;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -14,6 +17,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
         license(name = "Apache-2.0")
     ),
     modifiers(&SecuritySchemes),
+    // The error bodies are referenced from the shared failure responses
+    // (`OAuthFailures`, `AdminFailures`, …), which do not register schemas.
+    components(schemas(ErrorBody, ApiErrorBody)),
     tags(
         (name = "oauth", description = "Token, introspection (RFC 7662) and revocation (RFC 7009)"),
         (name = "discovery", description = "Metadata (RFC 8414) and keys (RFC 7517)"),
@@ -47,15 +53,15 @@ impl Modify for SecuritySchemes {
 pub struct TokenForm {
     grant_type: GrantType,
     /// Space-delimited scope tokens (RFC 6749 §3.3); omitted: the client's defaults.
-    #[schema(schema_with = crate::clients::schema::scope_list)]
+    #[schema(schema_with = crate::domain::client::schema::scope_list)]
     scope: Option<String>,
     /// RFC 8707 resource indicators; each must be one of the client's audiences.
-    #[schema(schema_with = crate::clients::schema::audiences)]
+    #[schema(schema_with = crate::domain::client::schema::audiences)]
     resource: Option<Vec<String>>,
     /// One audience (instead of `resource`).
-    #[schema(schema_with = crate::clients::schema::audience)]
+    #[schema(schema_with = crate::domain::client::schema::audience)]
     audience: Option<String>,
-    #[schema(schema_with = crate::clients::schema::client_id)]
+    #[schema(schema_with = crate::domain::client::schema::client_id)]
     client_id: Option<String>,
     client_secret: Option<String>,
 }

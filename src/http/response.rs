@@ -9,6 +9,7 @@ use axum::http::header::{ALLOW, CACHE_CONTROL, PRAGMA, RETRY_AFTER, WWW_AUTHENTI
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::fault::{Fault, chain};
 use crate::oauth::OAuthError;
 use crate::oauth::token::TokenResponse;
 
@@ -41,14 +42,61 @@ pub struct ErrorBody<'a> {
     pub error_description: &'a str,
 }
 
+/// The one place a fault on our side becomes an answer, for every endpoint
+/// (OAuth and admin alike): 503 with `Retry-After` when a retry may work,
+/// 500 otherwise. The cause chain is logged here, once, and never sent.
+impl IntoResponse for Fault {
+    fn into_response(self) -> Response {
+        let cause = chain(&self);
+        let status = if self.is_unavailable() {
+            tracing::warn!(%cause, "answering 503");
+            StatusCode::SERVICE_UNAVAILABLE
+        } else {
+            tracing::error!(%cause, "answering 500");
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
+        let body = ErrorBody {
+            error: self.code(),
+            error_description: self.description(),
+        };
+        let mut response = (status, NO_STORE, Json(body)).into_response();
+        if self.is_unavailable() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
+        }
+        response
+    }
+}
+
+/// What the endpoints that authenticate a client (token, introspection,
+/// revocation) may answer besides success, for their OpenAPI description
+/// (never constructed: `OAuthError` builds the answers).
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+pub enum OAuthFailures {
+    #[response(status = 400, description = "Invalid request")]
+    Invalid(ErrorBody<'static>),
+    #[response(status = 401, description = "Authentication missing or failed")]
+    Unauthorized(ErrorBody<'static>),
+    #[response(status = 413, description = "The request body is too large")]
+    TooLarge(ErrorBody<'static>),
+    #[response(
+        status = 429,
+        description = "Too many failed authentications; see Retry-After"
+    )]
+    Throttled(ErrorBody<'static>),
+    #[response(status = 503, description = "Temporarily unavailable; see Retry-After")]
+    Unavailable(ErrorBody<'static>),
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
-        let status = match &self {
+        let status = match self {
+            Self::Fault(fault) => return fault.into_response(),
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_REQUEST,
         };
         let body = ErrorBody {
@@ -66,9 +114,6 @@ impl IntoResponse for OAuthError {
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"tokenmint\""),
                 );
-            }
-            Self::TemporarilyUnavailable => {
-                headers.insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECS));
             }
             Self::Throttled { retry_after } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
@@ -105,6 +150,5 @@ pub async fn not_found() -> Response {
 /// A panic is a bug: answer a generic 500 and log it once, without its
 /// payload (which could hold request data).
 pub fn panic_response(_payload: Box<dyn Any + Send + 'static>) -> Response {
-    tracing::error!("a request handler panicked");
-    OAuthError::ServerError.into_response()
+    Fault::internal("a request handler panicked").into_response()
 }

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use super::extract::ClientRequest;
 use super::openapi::{TokenByCallerForm, TokenForm};
-use super::response::{ErrorBody, NO_STORE};
+use super::response::{NO_STORE, OAuthFailures};
 use crate::clock::unix_now;
 use crate::oauth::OAuthError;
 use crate::oauth::introspection::{IntrospectionResponse, TokenRequestByCaller};
@@ -18,7 +18,7 @@ use crate::oauth::token::{TokenRequest, TokenResponse};
 /// `POST /token` — the client credentials grant (RFC 6749 §4.4).
 #[utoipa::path(post, path = TOKEN_PATH, tag = "oauth", security((), ("client_basic" = [])),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "OK", body = TokenResponse), (status = 400, description = "Invalid request", body = ErrorBody<'static>), (status = 401, description = "Authentication missing or failed", body = ErrorBody<'static>), (status = 413, description = "The request body is too large", body = ErrorBody<'static>), (status = 429, description = "Too many failed authentications; see Retry-After", body = ErrorBody<'static>), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ErrorBody<'static>)))]
+    responses((status = 200, description = "OK", body = TokenResponse), OAuthFailures))]
 pub async fn token(
     State(app): State<AppState>,
     request: ClientRequest,
@@ -32,7 +32,7 @@ pub async fn token(
 /// `POST /introspect` — token introspection (RFC 7662).
 #[utoipa::path(post, path = INTROSPECTION_PATH, tag = "oauth", security((), ("client_basic" = [])),
     request_body(content = TokenByCallerForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "OK", body = IntrospectionResponse), (status = 400, description = "Invalid request", body = ErrorBody<'static>), (status = 401, description = "Authentication missing or failed", body = ErrorBody<'static>), (status = 413, description = "The request body is too large", body = ErrorBody<'static>), (status = 429, description = "Too many failed authentications; see Retry-After", body = ErrorBody<'static>), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ErrorBody<'static>)))]
+    responses((status = 200, description = "OK", body = IntrospectionResponse), OAuthFailures))]
 pub async fn introspect(
     State(app): State<AppState>,
     request: ClientRequest,
@@ -48,7 +48,7 @@ pub async fn introspect(
 /// `POST /revoke` — token revocation (RFC 7009): 200 with an empty body.
 #[utoipa::path(post, path = REVOCATION_PATH, tag = "oauth", security((), ("client_basic" = [])),
     request_body(content = TokenByCallerForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2)"), (status = 400, description = "Invalid request", body = ErrorBody<'static>), (status = 401, description = "Authentication missing or failed", body = ErrorBody<'static>), (status = 413, description = "The request body is too large", body = ErrorBody<'static>), (status = 429, description = "Too many failed authentications; see Retry-After", body = ErrorBody<'static>), (status = 503, description = "Temporarily unavailable; see Retry-After", body = ErrorBody<'static>)))]
+    responses((status = 200, description = "Revoked, or nothing to revoke (RFC 7009 §2.2)"), OAuthFailures))]
 pub async fn revoke(
     State(app): State<AppState>,
     request: ClientRequest,

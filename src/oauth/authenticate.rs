@@ -6,8 +6,9 @@
 //! 1. a secret verified recently against a hash the client's row still has
 //!    is accepted without argon2 — and without consulting the throttle, so
 //!    an attacker who knows a client id cannot lock that client out. The row
-//!    may come from `store::CachedClients` (at most `CLIENT_CACHE_TTL` old for
-//!    changes made elsewhere; this instance's own writes are seen at once);
+//!    may come from memory (`ClientRows::cached`: at most `CLIENT_CACHE_TTL`
+//!    old for changes made elsewhere; this instance's own writes are seen at
+//!    once);
 //! 2. otherwise the row is read fresh — a secret rotated a moment ago works;
 //! 3. a caller over a failure limit is refused (429) before any argon2 work;
 //! 4. argon2id decides; a failure is counted.
@@ -21,15 +22,34 @@ use std::sync::Arc;
 
 use super::OAuthError;
 use super::client_auth::ClientCredentials;
-use super::service::{internal, store_error};
 use super::throttle::Throttle;
-use crate::clients::{Client, validate_client_id};
-use crate::crypto::{HasherError, SecretHasher, VerifiedSecrets};
+use crate::crypto::{SecretHasher, VerifiedSecrets};
+use crate::domain::client::{Client, validate_client_id};
 use crate::metrics::{AuthFailure, Metrics};
-use crate::store::CachedClients;
+use crate::store::{CachedClients, StoreFuture};
+
+/// The two ways the authenticator reads a client: from memory when a row is
+/// fresh enough for the warm path, and from the database before any argon2
+/// work.
+pub trait ClientRows: Send + Sync {
+    /// The row if it is in memory and fresh enough; never reads the store.
+    fn cached(&self, client_id: &str) -> Option<Client>;
+    /// The row as the store holds it now.
+    fn fresh<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>>;
+}
+
+impl ClientRows for CachedClients {
+    fn cached(&self, client_id: &str) -> Option<Client> {
+        self.get_cached(client_id)
+    }
+
+    fn fresh<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
+        Box::pin(self.get_client_fresh(client_id))
+    }
+}
 
 pub struct ClientAuthenticator {
-    clients: Arc<CachedClients>,
+    clients: Arc<dyn ClientRows>,
     hasher: SecretHasher,
     verified: VerifiedSecrets,
     throttle: Throttle,
@@ -38,7 +58,7 @@ pub struct ClientAuthenticator {
 
 impl ClientAuthenticator {
     pub fn new(
-        clients: Arc<CachedClients>,
+        clients: Arc<dyn ClientRows>,
         hasher: SecretHasher,
         verified: VerifiedSecrets,
         throttle: Throttle,
@@ -73,7 +93,7 @@ impl ClientAuthenticator {
             return self.refuse_unknown(credentials, counted_id, address).await;
         }
 
-        // The warm path (SPEC §8): a secret verified recently against a hash
+        // The warm path (ARCHITECTURE.md, "Invariants"): a secret verified recently against a hash
         // the client's row still has. The row comes from memory when it is
         // cached; then no database, no throttle, no argon2.
         let fingerprint = self
@@ -87,7 +107,7 @@ impl ClientAuthenticator {
         };
         if let Some(client) = self
             .clients
-            .get_cached(&credentials.client_id)
+            .cached(&credentials.client_id)
             .filter(|c| warm(c))
         {
             self.metrics.credential_cache(true);
@@ -97,11 +117,7 @@ impl ClientAuthenticator {
         // Everything else is decided on one fresh read: argon2 costs far more
         // than the read, and a secret rotated a moment ago elsewhere must
         // work. A warm client whose cached row had expired is still warm.
-        let fresh = self
-            .clients
-            .get_client_fresh(&credentials.client_id)
-            .await
-            .map_err(store_error)?;
+        let fresh = self.clients.fresh(&credentials.client_id).await?;
         let Some(client) = fresh.filter(|c| c.enabled) else {
             return self.refuse_unknown(credentials, counted_id, address).await;
         };
@@ -115,8 +131,7 @@ impl ClientAuthenticator {
         let matched = self
             .hasher
             .verify(credentials.secret.clone(), hashes.clone())
-            .await
-            .map_err(hasher_error)?;
+            .await?;
         match matched {
             Some(i) => {
                 self.verified.insert(fingerprint, &hashes[i]);
@@ -137,8 +152,7 @@ impl ClientAuthenticator {
         self.check_throttle(counted_id, address)?;
         self.hasher
             .verify(credentials.secret.clone(), Vec::new())
-            .await
-            .map_err(hasher_error)?;
+            .await?;
         Err(self.refuse(AuthFailure::UnknownClient, counted_id, address, credentials))
     }
 
@@ -183,14 +197,4 @@ fn live_hashes(client: &Client, now: i64) -> impl Iterator<Item = &str> {
         .as_ref()
         .filter(|p| now < p.expires_at);
     std::iter::once(client.secrets.current.as_str()).chain(previous.map(|p| p.hash.as_str()))
-}
-
-fn hasher_error(e: HasherError) -> OAuthError {
-    match e {
-        HasherError::Busy => {
-            tracing::warn!("argon2 queue full; answering 503");
-            OAuthError::TemporarilyUnavailable
-        }
-        HasherError::Failed(e) => internal(e),
-    }
 }

@@ -3,7 +3,7 @@
 //! Two methods are supported: `client_secret_basic` (the Authorization
 //! header) and `client_secret_post` (the body). This module only works out
 //! *which* credentials were presented and refuses ambiguous requests; checking
-//! them against the store is `oauth::service`'s job.
+//! them against the store is `oauth::authenticate`'s job.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

@@ -2,12 +2,17 @@
 //!
 //! Each variant is an error code of RFC 6749 §5.2 (or of the RFC that adds it)
 //! and carries only a description that is safe to show to the caller: never a
-//! secret, never a token, never an internal error message. `http::error` maps
-//! a variant to its status and headers in one place.
+//! secret, never a token, never an internal error message. `http::response`
+//! maps a variant to its status and headers in one place.
 
 use std::borrow::Cow;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+use crate::crypto::{CryptoError, HasherError};
+use crate::fault::Fault;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", self.code(), self.description())]
 pub enum OAuthError {
     /// `invalid_request` — RFC 6749 §5.2: "The request is missing a required
     /// parameter, includes an unsupported parameter value (other than grant
@@ -41,12 +46,34 @@ pub enum OAuthError {
     /// failed authentications from this client id or address (RFC 6749
     /// §2.3.1 requires protection against brute force).
     Throttled { retry_after: u64 },
-    /// `temporarily_unavailable` (503 with `Retry-After`): the store cannot be
-    /// reached; the client should try again shortly.
-    TemporarilyUnavailable,
-    /// `server_error` (500): a fault on our side. The cause is logged where it
-    /// happens, never sent.
-    ServerError,
+    /// `temporarily_unavailable` (503 with `Retry-After`) or `server_error`
+    /// (500): a fault on our side. The cause travels with it to the HTTP
+    /// edge, which logs it; it is never sent.
+    Fault(#[source] Fault),
+}
+
+impl From<Fault> for OAuthError {
+    fn from(e: Fault) -> Self {
+        Self::Fault(e)
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        Self::Fault(e.into())
+    }
+}
+
+impl From<HasherError> for OAuthError {
+    fn from(e: HasherError) -> Self {
+        Self::Fault(e.into())
+    }
+}
+
+impl From<CryptoError> for OAuthError {
+    fn from(e: CryptoError) -> Self {
+        Self::Fault(e.into())
+    }
 }
 
 impl OAuthError {
@@ -63,8 +90,8 @@ impl OAuthError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
-            Self::TemporarilyUnavailable | Self::Throttled { .. } => "temporarily_unavailable",
-            Self::ServerError => "server_error",
+            Self::Throttled { .. } => "temporarily_unavailable",
+            Self::Fault(fault) => fault.code(),
         }
     }
 
@@ -77,21 +104,10 @@ impl OAuthError {
             Self::UnauthorizedClient => "this client may not use the client_credentials grant",
             Self::RevokeForeignToken => "the token was not issued to this client",
             Self::UnsupportedGrantType => "only the client_credentials grant is supported",
-            Self::TemporarilyUnavailable => {
-                "the server is temporarily unable to handle the request; try again shortly"
-            }
             Self::Throttled { .. } => {
                 "too many failed authentication attempts; retry after the time in Retry-After"
             }
-            Self::ServerError => "internal server error",
+            Self::Fault(fault) => fault.description(),
         }
     }
 }
-
-impl std::fmt::Display for OAuthError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.code(), self.description())
-    }
-}
-
-impl std::error::Error for OAuthError {}

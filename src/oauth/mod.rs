@@ -8,11 +8,10 @@ mod error;
 pub mod introspection;
 pub mod metadata;
 pub mod params;
-pub mod scope;
 mod service;
 pub mod throttle;
 pub mod token;
 
-pub use authenticate::ClientAuthenticator;
+pub use authenticate::{ClientAuthenticator, ClientRows};
 pub use error::OAuthError;
 pub use service::TokenService;

@@ -66,10 +66,6 @@ impl FormParams {
     pub fn all(&self, name: &str) -> &[String] {
         self.values.get(name).map(Vec::as_slice).unwrap_or_default()
     }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.values.contains_key(name)
-    }
 }
 
 /// Decodes one form-urlencoded component (`+` is a space, `%XX` a byte) into

@@ -12,7 +12,7 @@ use super::introspection::{IntrospectionResponse, TokenRequestByCaller, Verified
 use super::token::{AccessTokenClaims, Audience, TokenRequest, TokenResponse, decide_grant};
 use crate::crypto::random_token;
 use crate::keys::KeyRing;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 pub struct TokenService {
     store: Arc<dyn Store>,
@@ -68,7 +68,7 @@ impl TokenService {
             self.default_ttl,
             &self.issuer,
         )?;
-        let jti = random_token::<16>().map_err(internal)?;
+        let jti = random_token::<16>()?;
         let scope = grant.scope.to_string();
         let claims = AccessTokenClaims {
             iss: &self.issuer,
@@ -81,7 +81,7 @@ impl TokenService {
             jti: &jti,
             scope: &scope,
         };
-        let access_token = self.keys.signer().sign_jwt(&claims).map_err(internal)?;
+        let access_token = self.keys.signer().sign_jwt(&claims)?;
         self.auth.metrics().token_issued();
         // Debug, not info: the request line already records the outcome, and
         // a second line per token costs measurable throughput (bench/).
@@ -125,19 +125,10 @@ impl TokenService {
         let Some(claims) = self.live_claims(token, now) else {
             return Ok(None);
         };
-        if self
-            .store
-            .is_token_revoked(&claims.jti)
-            .await
-            .map_err(store_error)?
-        {
+        if self.store.is_token_revoked(&claims.jti).await? {
             return Ok(None);
         }
-        let client = self
-            .store
-            .get_client(&claims.client_id)
-            .await
-            .map_err(store_error)?;
+        let client = self.store.get_client(&claims.client_id).await?;
         Ok(client.is_some_and(|c| c.enabled).then_some(claims))
     }
 
@@ -166,8 +157,7 @@ impl TokenService {
         }
         self.store
             .revoke_token(&claims.jti, &claims.client_id, claims.exp)
-            .await
-            .map_err(store_error)?;
+            .await?;
         tracing::info!(jti = %claims.jti, "revoked an access token");
         Ok(())
     }
@@ -177,19 +167,4 @@ impl TokenService {
             .verify::<VerifiedClaims>(token, &self.issuer)
             .filter(|claims| claims.is_current(now))
     }
-}
-
-pub(crate) fn store_error(e: StoreError) -> OAuthError {
-    match e {
-        StoreError::Unavailable(cause) => {
-            tracing::warn!(%cause, "database unavailable");
-            OAuthError::TemporarilyUnavailable
-        }
-        other => internal(other),
-    }
-}
-
-pub(crate) fn internal(e: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "internal error");
-    OAuthError::ServerError
 }

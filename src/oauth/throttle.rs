@@ -9,9 +9,10 @@
 //! The throttle is consulted only after the verified-credential cache: a
 //! caller presenting a client's correct, already-verified secret is never
 //! throttled, so knowing a client id does not let an attacker lock that
-//! client out. Per-client counters exist only for registered clients and
-//! per-address counters are capped, so memory stays bounded whatever ids
-//! and addresses an attacker sends.
+//! client out. Every well-formed client id is counted, registered or not (a
+//! limit only real ids could reach would tell which ids are real); both
+//! tables are capped, so memory stays bounded whatever ids and addresses an
+//! attacker sends.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -19,13 +20,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Limits; `None` disables that counter.
-#[derive(Debug, Clone)]
-pub struct ThrottleSettings {
-    pub client_failures: Option<u32>,
-    pub address_failures: Option<u32>,
-    pub window: Duration,
-}
+use crate::domain::ThrottleSettings;
 
 pub struct Throttle {
     clients: Counter<String>,
@@ -50,8 +45,7 @@ impl Throttle {
         }
     }
 
-    /// Counts a failure. `client_id` only for a registered client, so that
-    /// made-up ids cannot grow the table.
+    /// Counts a failure against the id (when well-formed) and the address.
     pub fn record_failure(&self, client_id: Option<&str>, address: Option<IpAddr>) {
         if let Some(id) = client_id {
             self.clients.record(id.to_owned());

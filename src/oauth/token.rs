@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::OAuthError;
 use super::client_auth::{ClientCredentials, resolve_credentials};
 use super::params::FormParams;
-use super::scope::Scope;
-use crate::clients::{CLIENT_CREDENTIALS, Client};
+use crate::domain::client::{CLIENT_CREDENTIALS, Client};
+use crate::domain::scope::Scope;
 
 /// A token request that is well-formed; nothing is authorised yet.
 #[derive(Debug)]
@@ -190,7 +190,7 @@ pub struct TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clients::SecretHashes;
+    use crate::domain::client::SecretHashes;
 
     fn client() -> Client {
         Client {

@@ -1,12 +1,13 @@
 //! A short-lived cache of client rows in front of the store, for the warm
-//! token path (SPEC §8): a client repeating a verified secret costs no
+//! token path: a client repeating a verified secret costs no
 //! database round trip.
 //!
 //! What may be stale, and for how long:
 //! - writes made through this decorator (this instance's admin API) remove
 //!   the entry at once: "at once on this instance";
 //! - writes made elsewhere (another instance, the CLI) are seen within
-//!   `CLIENT_CACHE_TTL`, under SPEC §8's "within a second on every instance";
+//!   `CLIENT_CACHE_TTL`, inside the "within a second on every instance" that
+//!   the README promises for changes made elsewhere;
 //! - `get_client_fresh` bypasses the cache: the authenticator reads fresh
 //!   before any argon2 work, so only a *cached success* can lag, never a
 //!   new secret or a refusal.
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Store, StoreError, StoreFuture, StoredKey};
-use crate::clients::Client;
+use crate::domain::client::Client;
 
 /// How long a client row may be served from memory.
 pub const CLIENT_CACHE_TTL: Duration = Duration::from_millis(500);

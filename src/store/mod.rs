@@ -10,10 +10,13 @@
 //! that both databases hold the same values.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::pin::Pin;
+use std::time::Duration;
 
-use crate::clients::Client;
-use crate::config::{Database, PoolSettings};
+use crate::domain::Secret;
+use crate::domain::client::Client;
+use crate::fault::{Cause, Fault};
 
 mod cached;
 mod postgres;
@@ -23,6 +26,23 @@ mod sqlite;
 pub use cached::{CLIENT_CACHE_TTL, CachedClients};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// Which database, from `DATABASE_URL`.
+#[derive(Debug)]
+pub enum Database {
+    Postgres { url: Secret },
+    Sqlite { path: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    /// PostgreSQL connections per instance.
+    pub max_connections: u32,
+    /// Seconds a request waits for a connection.
+    pub acquire_timeout_secs: u64,
+    /// Seconds one database operation may take.
+    pub query_timeout_secs: u64,
+}
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
@@ -86,31 +106,25 @@ impl std::fmt::Debug for StoredKey {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached (refused, timed out, pool exhausted):
-    /// the request may succeed if retried.
-    Unavailable(String),
+    /// The database cannot be reached (refused, pool exhausted, I/O): the
+    /// request may succeed if retried.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Cause),
+    /// The database did not answer within the operation's deadline.
+    #[error("the database did not answer within {0:?}")]
+    TimedOut(Duration),
     /// A unique key already exists.
+    #[error("already exists")]
     Conflict,
     /// A stored value does not parse: a bug or tampering, never user input.
+    #[error("corrupt stored value: {0}")]
     Corrupt(String),
     /// Anything else from the driver.
-    Other(String),
+    #[error("database error")]
+    Database(#[source] Cause),
 }
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Unavailable(e) => write!(f, "database unavailable: {e}"),
-            Self::Conflict => f.write_str("already exists"),
-            Self::Corrupt(e) => write!(f, "corrupt stored value: {e}"),
-            Self::Other(e) => write!(f, "database error: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
@@ -119,9 +133,9 @@ impl From<sqlx::Error> for StoreError {
             | sqlx::Error::Tls(_)
             | sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
-            | sqlx::Error::WorkerCrashed => Self::Unavailable(e.to_string()),
+            | sqlx::Error::WorkerCrashed => Self::Unavailable(e.into()),
             sqlx::Error::Database(ref db) if db.is_unique_violation() => Self::Conflict,
-            other => Self::Other(other.to_string()),
+            other => Self::Database(other.into()),
         }
     }
 }
@@ -130,7 +144,17 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         match e {
             sqlx::migrate::MigrateError::Execute(inner) => inner.into(),
-            other => Self::Other(other.to_string()),
+            other => Self::Database(other.into()),
+        }
+    }
+}
+
+/// Unreachable or slow is worth a retry (503); anything else is our fault (500).
+impl From<StoreError> for Fault {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(_) | StoreError::TimedOut(_) => Fault::unavailable(e),
+            other => Fault::internal(other),
         }
     }
 }
@@ -144,11 +168,7 @@ pub(crate) async fn bounded<T>(
 ) -> Result<T, StoreError> {
     tokio::time::timeout(limit, operation)
         .await
-        .unwrap_or_else(|_| {
-            Err(StoreError::Unavailable(
-                "the database did not answer in time".to_owned(),
-            ))
-        })
+        .unwrap_or(Err(StoreError::TimedOut(limit)))
 }
 
 /// Opens the store a `DATABASE_URL` names: `postgres://` / `postgresql://`

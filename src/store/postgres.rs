@@ -5,9 +5,9 @@ use std::time::Duration;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use super::PoolSettings;
 use super::StoreError;
 use super::sql::impl_sql_store;
-use crate::config::PoolSettings;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 

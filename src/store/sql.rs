@@ -3,8 +3,8 @@
 use sqlx::FromRow;
 
 use super::{StoreError, StoredKey};
-use crate::clients::{Client, PreviousSecret, SecretHashes};
-use crate::oauth::scope::Scope;
+use crate::domain::client::{Client, PreviousSecret, SecretHashes};
+use crate::domain::scope::Scope;
 
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, scopes, default_scopes, audiences, default_audience, grant_types, \
@@ -124,6 +124,29 @@ impl From<KeyRow> for StoredKey {
     }
 }
 
+/// `sql` with a client's columns bound as `$1`…`$13`, in `ClientRow` order
+/// (the order of `INSERT_CLIENT` and `UPDATE_CLIENT`).
+macro_rules! client_query {
+    ($sql:expr, $client:expr) => {{
+        let r = $crate::store::sql::ClientRow::from_client($client);
+        sqlx::query($sql)
+            .bind(r.client_id)
+            .bind(r.secret_hash)
+            .bind(r.previous_secret_hash)
+            .bind(r.previous_secret_expires_at)
+            .bind(r.scopes)
+            .bind(r.default_scopes)
+            .bind(r.audiences)
+            .bind(r.default_audience)
+            .bind(r.grant_types)
+            .bind(r.token_ttl)
+            .bind(r.enabled)
+            .bind(r.created_at)
+            .bind(r.updated_at)
+    }};
+}
+pub(crate) use client_query;
+
 /// Implements `Store` for a backend struct with a `pool` field, running the
 /// shared SQL above. Written as a macro because sqlx's generic-executor bounds
 /// would cost more lines, and be harder to read, than the body itself.
@@ -147,24 +170,10 @@ macro_rules! impl_sql_store {
 
             fn insert_client<'a>(
                 &'a self,
-                client: &'a $crate::clients::Client,
+                client: &'a $crate::domain::client::Client,
             ) -> $crate::store::StoreFuture<'a, ()> {
                 Box::pin($crate::store::bounded(self.timeout, async move {
-                    let r = $crate::store::sql::ClientRow::from_client(client);
-                    sqlx::query($crate::store::sql::INSERT_CLIENT)
-                        .bind(r.client_id)
-                        .bind(r.secret_hash)
-                        .bind(r.previous_secret_hash)
-                        .bind(r.previous_secret_expires_at)
-                        .bind(r.scopes)
-                        .bind(r.default_scopes)
-                        .bind(r.audiences)
-                        .bind(r.default_audience)
-                        .bind(r.grant_types)
-                        .bind(r.token_ttl)
-                        .bind(r.enabled)
-                        .bind(r.created_at)
-                        .bind(r.updated_at)
+                    $crate::store::sql::client_query!($crate::store::sql::INSERT_CLIENT, client)
                         .execute(&self.pool)
                         .await?;
                     Ok(())
@@ -174,7 +183,7 @@ macro_rules! impl_sql_store {
             fn get_client<'a>(
                 &'a self,
                 client_id: &'a str,
-            ) -> $crate::store::StoreFuture<'a, Option<$crate::clients::Client>> {
+            ) -> $crate::store::StoreFuture<'a, Option<$crate::domain::client::Client>> {
                 Box::pin($crate::store::bounded(self.timeout, async move {
                     sqlx::query_as::<_, $crate::store::sql::ClientRow>(
                         $crate::store::sql::SELECT_CLIENT,
@@ -187,7 +196,9 @@ macro_rules! impl_sql_store {
                 }))
             }
 
-            fn list_clients(&self) -> $crate::store::StoreFuture<'_, Vec<$crate::clients::Client>> {
+            fn list_clients(
+                &self,
+            ) -> $crate::store::StoreFuture<'_, Vec<$crate::domain::client::Client>> {
                 Box::pin($crate::store::bounded(self.timeout, async move {
                     sqlx::query_as::<_, $crate::store::sql::ClientRow>(
                         $crate::store::sql::LIST_CLIENTS,
@@ -202,26 +213,15 @@ macro_rules! impl_sql_store {
 
             fn update_client<'a>(
                 &'a self,
-                client: &'a $crate::clients::Client,
+                client: &'a $crate::domain::client::Client,
             ) -> $crate::store::StoreFuture<'a, bool> {
                 Box::pin($crate::store::bounded(self.timeout, async move {
-                    let r = $crate::store::sql::ClientRow::from_client(client);
-                    let done = sqlx::query($crate::store::sql::UPDATE_CLIENT)
-                        .bind(r.client_id)
-                        .bind(r.secret_hash)
-                        .bind(r.previous_secret_hash)
-                        .bind(r.previous_secret_expires_at)
-                        .bind(r.scopes)
-                        .bind(r.default_scopes)
-                        .bind(r.audiences)
-                        .bind(r.default_audience)
-                        .bind(r.grant_types)
-                        .bind(r.token_ttl)
-                        .bind(r.enabled)
-                        .bind(r.created_at)
-                        .bind(r.updated_at)
-                        .execute(&self.pool)
-                        .await?;
+                    let done = $crate::store::sql::client_query!(
+                        $crate::store::sql::UPDATE_CLIENT,
+                        client
+                    )
+                    .execute(&self.pool)
+                    .await?;
                     Ok(done.rows_affected() == 1)
                 }))
             }

@@ -1,7 +1,7 @@
 //! SQLite: the embedded default, one file in the data folder, so that a new
 //! user needs no database server.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -9,9 +9,13 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::PoolSettings;
 use super::StoreError;
 use super::sql::impl_sql_store;
-use crate::config::PoolSettings;
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the folder {}", .0.display())]
+struct CreateDir(PathBuf, #[source] std::io::Error);
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -24,9 +28,8 @@ pub struct SqliteStore {
 impl SqliteStore {
     pub async fn open(path: &Path, settings: &PoolSettings) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(CreateDir(dir.to_owned(), e).into()))?;
         }
         let options = SqliteConnectOptions::new()
             .filename(path)

@@ -1,8 +1,8 @@
-//! The admin API (SPEC §5a), on both stores: bearer authentication with
+//! The admin API, on both stores: bearer authentication with
 //! tokenmint's own tokens, every operation, validation, and the separate
 //! listener.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, both_stores, json};
 
@@ -14,53 +14,13 @@ both_stores!(
 /// An admin client made with the CLI (as the first one must be): its
 /// token and its secret.
 async fn admin_client(app: &TestApp) -> (String, String) {
-    let output = app.cli(
-        &[
-            "client",
-            "create",
-            "deployer",
-            "--scope",
-            "tokenmint:admin",
-            "--json",
-        ],
-        None,
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let created: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let created = app.cli_json(&["client", "create", "deployer", "--scope", "tokenmint:admin"]);
     let secret = created["client_secret"].as_str().unwrap().to_owned();
     (app.token_for("deployer", &secret).await, secret)
 }
 
 async fn admin_token(app: &TestApp) -> String {
     admin_client(app).await.0
-}
-
-fn admin_url(app: &TestApp, path: &str) -> String {
-    format!(
-        "{}{path}",
-        app.admin_address.as_deref().unwrap_or(&app.address)
-    )
-}
-
-async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> reqwest::Response {
-    let mut request = app.http.request(method, admin_url(app, path));
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    request.send().await.unwrap()
 }
 
 async fn admin_api_requires_an_admin_token(app: TestApp) {
@@ -77,7 +37,7 @@ async fn admin_api_requires_an_admin_token(app: TestApp) {
     let (other_id, other_secret) = app.standard_client().await;
     let for_another_audience = app.token_for(&other_id, &other_secret).await;
 
-    let none = call(&app, reqwest::Method::GET, "/admin/clients", None, None).await;
+    let none = app.admin(None).list_clients().await;
     assert_eq!(none.status(), 401, "no token");
     assert!(
         none.headers()["www-authenticate"]
@@ -87,14 +47,7 @@ async fn admin_api_requires_an_admin_token(app: TestApp) {
         "RFC 6750 challenge"
     );
 
-    let garbage = call(
-        &app,
-        reqwest::Method::GET,
-        "/admin/clients",
-        Some("not-a-token"),
-        None,
-    )
-    .await;
+    let garbage = app.admin(Some("not-a-token")).list_clients().await;
     assert_eq!(garbage.status(), 401, "garbage token");
     assert!(
         garbage.headers()["www-authenticate"]
@@ -103,14 +56,7 @@ async fn admin_api_requires_an_admin_token(app: TestApp) {
             .contains("invalid_token")
     );
 
-    let forbidden = call(
-        &app,
-        reqwest::Method::GET,
-        "/admin/clients",
-        Some(&ordinary),
-        None,
-    )
-    .await;
+    let forbidden = app.admin(Some(&ordinary)).list_clients().await;
     assert_eq!(forbidden.status(), 403, "a token without the admin scope");
     let challenge = forbidden.headers()["www-authenticate"]
         .to_str()
@@ -122,61 +68,27 @@ async fn admin_api_requires_an_admin_token(app: TestApp) {
     );
     assert_eq!(json(forbidden).await["error"], "insufficient_scope");
 
-    let elsewhere = call(
-        &app,
-        reqwest::Method::GET,
-        "/admin/clients",
-        Some(&for_another_audience),
-        None,
-    )
-    .await;
+    let elsewhere = app.admin(Some(&for_another_audience)).list_clients().await;
     assert_eq!(
         elsewhere.status(),
         401,
         "a token for another audience is not for us"
     );
 
-    assert_eq!(
-        call(
-            &app,
-            reqwest::Method::GET,
-            "/admin/clients",
-            Some(&admin),
-            None
-        )
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(app.admin(Some(&admin)).list_clients().await.status(), 200);
 
     // A revoked admin token stops working at once.
-    let revoked = app
-        .post_with_token("/revoke", &admin, Some(("deployer", &admin_secret)))
-        .await;
+    let revoked = app.revoke(&admin, Some(("deployer", &admin_secret))).await;
     assert_eq!(revoked.status(), 200);
-    let after = call(
-        &app,
-        reqwest::Method::GET,
-        "/admin/clients",
-        Some(&admin),
-        None,
-    )
-    .await;
+    let after = app.admin(Some(&admin)).list_clients().await;
     assert_eq!(after.status(), 401, "a revoked admin token");
 }
 
 async fn admin_api_manages_clients_and_keys(app: TestApp) {
     let admin = admin_token(&app).await;
     let token = Some(admin.as_str());
-    use reqwest::Method;
 
-    let created = call(
-        &app,
-        Method::POST,
-        "/admin/clients",
-        token,
-        Some(json!({"client_id": "svc:orders/v1", "scopes": ["orders:read", "orders:write"], "audiences": ["https://orders"], "token_ttl": 600})),
-    )
+    let created = app.admin(token).create_client(json!({"client_id": "svc:orders/v1", "scopes": ["orders:read", "orders:write"], "audiences": ["https://orders"], "token_ttl": 600}))
     .await;
     assert_eq!(created.status(), 201, "create");
     assert_eq!(
@@ -189,24 +101,13 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
     assert_eq!(created["client_id"], "svc:orders/v1");
     assert_eq!(created["token_ttl"], 600);
     assert!(created.get("secret_hash").is_none());
-    let body = json(
-        app.post_token(
-            "grant_type=client_credentials",
-            Some(("svc:orders/v1", &secret)),
-        )
-        .await,
-    )
-    .await;
+    let body = app.token_json("svc:orders/v1", &secret).await;
     assert_eq!(body["expires_in"], 600, "the API's client gets tokens");
 
-    let again = call(
-        &app,
-        Method::POST,
-        "/admin/clients",
-        token,
-        Some(json!({"client_id": "svc:orders/v1"})),
-    )
-    .await;
+    let again = app
+        .admin(token)
+        .create_client(json!({"client_id": "svc:orders/v1"}))
+        .await;
     assert_eq!(again.status(), 409, "existing id");
     for (case, body, field) in [
         ("bad id", json!({"client_id": "a b"}), "client_id"),
@@ -226,7 +127,7 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
             "default_scopes",
         ),
     ] {
-        let response = call(&app, Method::POST, "/admin/clients", token, Some(body)).await;
+        let response = app.admin(token).create_client(body).await;
         assert_eq!(response.status(), 400, "{case}");
         assert_eq!(
             json(response).await["field"],
@@ -234,47 +135,34 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
             "{case}: names the field"
         );
     }
-    let unknown_field = call(
-        &app,
-        Method::POST,
-        "/admin/clients",
-        token,
-        Some(json!({"client_id": "x", "nope": 1})),
-    )
-    .await;
+    let unknown_field = app
+        .admin(token)
+        .create_client(json!({"client_id": "x", "nope": 1}))
+        .await;
     assert_eq!(unknown_field.status(), 400, "unknown field");
 
     // Ids with '/' and ':' work percent-encoded in the path.
-    let path = "/admin/clients/svc%3Aorders%2Fv1";
-    let got = json(call(&app, Method::GET, path, token, None).await).await;
+    let id = "svc:orders/v1";
+    let got = json(app.admin(token).get_client(id).await).await;
     assert_eq!(got["scopes"], json!(["orders:read", "orders:write"]));
-    assert_eq!(
-        call(&app, Method::GET, "/admin/clients/nobody", token, None)
-            .await
-            .status(),
-        404
-    );
-    let list = json(call(&app, Method::GET, "/admin/clients", token, None).await).await;
+    assert_eq!(app.admin(token).get_client("nobody").await.status(), 404);
+    let list = json(app.admin(token).list_clients().await).await;
     assert_eq!(
         list.as_array().unwrap().len(),
         2,
         "deployer and svc:orders/v1"
     );
 
-    let patched = call(
-        &app,
-        Method::PATCH,
-        path,
-        token,
-        Some(json!({"scopes": ["orders:read"], "enabled": false})),
-    )
-    .await;
+    let patched = app
+        .admin(token)
+        .update_client(id, json!({"scopes": ["orders:read"], "enabled": false}))
+        .await;
     assert_eq!(patched.status(), 200);
     let patched = json(patched).await;
     assert_eq!(patched["enabled"], false);
     assert_eq!(patched["default_scopes"], json!(["orders:read"]));
     assert_eq!(
-        app.post_token(
+        app.token(
             "grant_type=client_credentials",
             Some(("svc:orders/v1", &secret))
         )
@@ -283,41 +171,25 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
         401,
         "disabled"
     );
-    call(
-        &app,
-        Method::PATCH,
-        path,
-        token,
-        Some(json!({"enabled": true, "token_ttl": null})),
-    )
-    .await;
-    let body = json(
-        app.post_token(
-            "grant_type=client_credentials",
-            Some(("svc:orders/v1", &secret)),
-        )
-        .await,
-    )
-    .await;
+    app.admin(token)
+        .update_client(id, json!({"enabled": true, "token_ttl": null}))
+        .await;
+    let body = app.token_json("svc:orders/v1", &secret).await;
     assert_eq!(
         body["expires_in"], 3600,
         "ttl cleared to the server default"
     );
 
-    let rotated = call(
-        &app,
-        Method::POST,
-        &format!("{path}/secret"),
-        token,
-        Some(json!({"overlap_seconds": 0})),
-    )
-    .await;
+    let rotated = app
+        .admin(token)
+        .rotate_secret(id, json!({"overlap_seconds": 0}))
+        .await;
     assert_eq!(rotated.status(), 200);
     let rotated = json(rotated).await;
     let new_secret = rotated["client_secret"].as_str().unwrap();
     assert!(rotated["previous_secret_expires_at"].is_null());
     assert_eq!(
-        app.post_token(
+        app.token(
             "grant_type=client_credentials",
             Some(("svc:orders/v1", &secret))
         )
@@ -327,7 +199,7 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
         "old secret cut"
     );
     assert_eq!(
-        app.post_token(
+        app.token(
             "grant_type=client_credentials",
             Some(("svc:orders/v1", new_secret))
         )
@@ -336,23 +208,16 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
         200
     );
 
-    let keys = json(call(&app, Method::GET, "/admin/keys", token, None).await).await;
+    let keys = json(app.admin(token).list_keys().await).await;
     assert_eq!(keys.as_array().unwrap().len(), 1);
     assert_eq!(keys[0]["status"], "active");
-    let rotated_key = call(
-        &app,
-        Method::POST,
-        "/admin/keys/rotate",
-        token,
-        Some(json!({"now": true})),
-    )
-    .await;
+    let rotated_key = app.admin(token).rotate_key(json!({"now": true})).await;
     assert_eq!(rotated_key.status(), 201);
     let rotated_key = json(rotated_key).await;
     let new_kid = rotated_key["kid"].as_str().unwrap().to_owned();
     // "now" is within a second: a key never shares its activation second
     // with the key it replaces (keys::free_activation_second).
-    let switched = TestApp::eventually(3, || async {
+    let switched = crate::helpers::eventually(std::time::Duration::from_secs(3), || async {
         let token = app.token_for("svc:orders/v1", new_secret).await;
         (jsonwebtoken::decode_header(&token).unwrap().kid.as_deref() == Some(new_kid.as_str()))
             .then_some(())
@@ -363,17 +228,14 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
         "this instance signs with the new key within a second"
     );
 
+    assert_eq!(app.admin(token).delete_client(id).await.status(), 204);
     assert_eq!(
-        call(&app, Method::DELETE, path, token, None).await.status(),
-        204
-    );
-    assert_eq!(
-        call(&app, Method::GET, path, token, None).await.status(),
+        app.admin(token).get_client(id).await.status(),
         404,
         "deleted"
     );
     assert_eq!(
-        call(&app, Method::DELETE, path, token, None).await.status(),
+        app.admin(token).delete_client(id).await.status(),
         404,
         "deleting twice"
     );
@@ -397,21 +259,12 @@ async fn admin_api_on_its_own_listener() {
         .await
         .unwrap();
     assert_eq!(public.status(), 404, "not on the public listener");
-    let separate = call(
-        &app,
-        reqwest::Method::GET,
-        "/admin/clients",
-        Some(&admin),
-        None,
-    )
-    .await;
+    let separate = app.admin(Some(&admin)).list_clients().await;
     assert_eq!(separate.status(), 200, "on the admin listener");
     let token = app
-        .http
-        .post(admin_url(&app, "/token"))
-        .send()
-        .await
-        .unwrap();
+        .admin(None)
+        .send(reqwest::Method::POST, "/token", None)
+        .await;
     assert_eq!(
         token.status(),
         404,

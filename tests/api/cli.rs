@@ -12,10 +12,12 @@ both_stores!(
 
 const GRANT: &str = "grant_type=client_credentials";
 
-/// Whether the CLI's change reaches the server within a second (SPEC §8).
+/// Whether the CLI's change reaches the server within a second.
 async fn status_within_a_second(app: &TestApp, secret: &str, want: u16) -> bool {
-    TestApp::within_a_second(|| async { app.token_status("svc:orders+v1", secret).await == want })
-        .await
+    crate::helpers::within_a_second(|| async {
+        app.token_status("svc:orders+v1", secret).await == want
+    })
+    .await
 }
 
 fn stdout_json(output: &std::process::Output, case: &str) -> Value {
@@ -54,9 +56,7 @@ async fn cli_client_lifecycle(app: TestApp) {
     assert!(secret.len() >= 43, "at least 256 bits of base64url");
     assert_eq!(created["default_audience"], "https://orders.example");
 
-    let response = app
-        .post_token(GRANT, Some(("svc:orders+v1", &secret)))
-        .await;
+    let response = app.token(GRANT, Some(("svc:orders+v1", &secret))).await;
     assert_eq!(
         response.status(),
         200,
@@ -96,14 +96,9 @@ async fn cli_client_lifecycle(app: TestApp) {
     );
     assert_eq!(updated["token_ttl"], 600);
     // The CLI is another process: the server sees its changes within a
-    // second (SPEC §8), not necessarily at once.
-    let seen = TestApp::within_a_second(|| async {
-        json(
-            app.post_token(GRANT, Some(("svc:orders+v1", &secret)))
-                .await,
-        )
-        .await["expires_in"]
-            == 600
+    // second, not necessarily at once.
+    let seen = crate::helpers::within_a_second(|| async {
+        json(app.token(GRANT, Some(("svc:orders+v1", &secret))).await).await["expires_in"] == 600
     })
     .await;
     assert!(seen, "the server sees the update within a second");
@@ -171,7 +166,7 @@ async fn cli_imports_a_secret_and_reports_usage_errors(app: TestApp) {
         created["client_secret"], imported,
         "the imported secret is kept (without the newline)"
     );
-    let response = app.post_token(GRANT, Some(("legacy/svc", imported))).await;
+    let response = app.token(GRANT, Some(("legacy/svc", imported))).await;
     assert_eq!(response.status(), 200, "imported secret works over Basic");
 
     let duplicate = app.cli(&["client", "create", "legacy/svc"], None);

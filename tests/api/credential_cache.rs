@@ -1,5 +1,5 @@
 //! The verified-credential cache never accepts a secret the store would
-//! refuse (SPEC §8): every change below follows a cached success.
+//! refuse: every change below follows a cached success.
 
 use tokenmint::admin::{ClientAdmin, NewClient};
 use tokenmint::clock::unix_now;

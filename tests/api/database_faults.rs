@@ -79,14 +79,14 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mode: Arc<AtomicU
     }
 }
 
-async fn post_token(
+async fn timed_token(
     app: &TestApp,
     id: &str,
     secret: &str,
 ) -> (u16, Option<String>, serde_json::Value, Duration) {
     let started = Instant::now();
     let response = app
-        .post_token("grant_type=client_credentials", Some((id, secret)))
+        .token("grant_type=client_credentials", Some((id, secret)))
         .await;
     let status = response.status().as_u16();
     let retry_after = response
@@ -120,7 +120,7 @@ async fn database_outage_answers_503_then_recovers() {
     };
     let (id, secret) = app.standard_client().await;
     assert_eq!(
-        post_token(&app, &id, &secret).await.0,
+        timed_token(&app, &id, &secret).await.0,
         200,
         "before the outage"
     );
@@ -132,7 +132,7 @@ async fn database_outage_answers_503_then_recovers() {
         // a hang: within 10 s of the outage, every answer so far included.
         let outage = Instant::now();
         let (status, retry_after, body, took) = loop {
-            let answer = post_token(&app, &id, &secret).await;
+            let answer = timed_token(&app, &id, &secret).await;
             assert!(
                 answer.3 < Duration::from_secs(10),
                 "{name}: answered in {:?}",
@@ -155,8 +155,8 @@ async fn database_outage_answers_503_then_recovers() {
         assert_eq!(health.status(), 200, "{name}: the process stays up");
 
         proxy.set(FORWARD);
-        let recovered = TestApp::eventually(20, || async {
-            let (status, ..) = post_token(&app, &id, &secret).await;
+        let recovered = crate::helpers::eventually(std::time::Duration::from_secs(20), || async {
+            let (status, ..) = timed_token(&app, &id, &secret).await;
             (status == 200 && ready(&app).await == 200).then_some(())
         })
         .await;

@@ -124,13 +124,8 @@ async fn jwks_publishes_live_kids_and_no_private_member(app: TestApp) {
 }
 
 async fn key_list(app: &TestApp) -> Vec<Value> {
-    let output = app.cli(&["key", "list", "--json"], None);
-    assert!(
-        output.status.success(),
-        "key list: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice::<Vec<Value>>(&output.stdout).unwrap()
+    let list = app.cli_json(&["key", "list"]);
+    list.as_array().expect("a list of keys").clone()
 }
 
 async fn rotation_prepublishes_then_signs_with_the_new_key(app: TestApp) {
@@ -138,17 +133,11 @@ async fn rotation_prepublishes_then_signs_with_the_new_key(app: TestApp) {
     let old_token = app.token_for(&id, &secret).await;
     let old_kid = decode_header(&old_token).unwrap().kid.unwrap();
 
-    let rotated = app.cli(&["key", "rotate", "--json"], None);
-    assert!(
-        rotated.status.success(),
-        "key rotate: {}",
-        String::from_utf8_lossy(&rotated.stderr)
-    );
-    let pending: Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    let pending = app.cli_json(&["key", "rotate"]);
     let pending_kid = pending["kid"].as_str().unwrap().to_owned();
     assert_eq!(pending["status"], "pending");
 
-    let grown = TestApp::eventually(5, || async {
+    let grown = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
         let (document, _) = jwks(&app).await;
         kids(&document).contains(&pending_kid).then_some(document)
     })
@@ -184,13 +173,11 @@ async fn rotation_prepublishes_then_signs_with_the_new_key(app: TestApp) {
         "{statuses:?}"
     );
 
-    let now = app.cli(&["key", "rotate", "--now", "--json"], None);
-    assert!(now.status.success(), "key rotate --now");
-    let new_kid = serde_json::from_slice::<Value>(&now.stdout).unwrap()["kid"]
+    let new_kid = app.cli_json(&["key", "rotate", "--now"])["kid"]
         .as_str()
         .unwrap()
         .to_owned();
-    let new_token = TestApp::eventually(5, || async {
+    let new_token = crate::helpers::eventually(std::time::Duration::from_secs(5), || async {
         let token = app.token_for(&id, &secret).await;
         (decode_header(&token).unwrap().kid.as_deref() == Some(new_kid.as_str())).then_some(token)
     })

@@ -221,55 +221,27 @@ impl TestApp {
         Instance::start(&env).await
     }
 
-    /// Polls `check` every 100 ms until it returns `Some`, for at most `secs`.
-    pub async fn eventually<T, F, Fut>(secs: u64, mut check: F) -> Option<T>
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = Option<T>>,
-    {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        loop {
-            if let Some(value) = check().await {
-                return Some(value);
-            }
-            if std::time::Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    }
-
-    /// Whether `check` holds within a second — the bound SPEC §8 sets for a
-    /// change made on another instance (or by the CLI) to reach this one.
-    pub async fn within_a_second<F, Fut>(mut check: F) -> bool
-    where
-        F: FnMut() -> Fut,
-        Fut: std::future::Future<Output = bool>,
-    {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-        loop {
-            if check().await {
-                return true;
-            }
-            if std::time::Instant::now() > deadline {
-                return false;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-    }
-
     /// The status of a client-credentials token request with Basic credentials.
     pub async fn token_status(&self, id: &str, secret: &str) -> u16 {
-        self.post_token("grant_type=client_credentials", Some((id, secret)))
+        self.token("grant_type=client_credentials", Some((id, secret)))
             .await
             .status()
             .as_u16()
     }
 
+    /// The JSON answer to a client-credentials request with Basic credentials.
+    pub async fn token_json(&self, id: &str, secret: &str) -> Value {
+        json(
+            self.token("grant_type=client_credentials", Some((id, secret)))
+                .await,
+        )
+        .await
+    }
+
     /// A token for `id`, asserting success.
     pub async fn token_for(&self, id: &str, secret: &str) -> String {
         let response = self
-            .post_token("grant_type=client_credentials", Some((id, secret)))
+            .token("grant_type=client_credentials", Some((id, secret)))
             .await;
         assert_eq!(response.status(), 200, "token for {id}");
         json(response).await["access_token"]
@@ -278,20 +250,26 @@ impl TestApp {
             .to_owned()
     }
 
-    /// POSTs `token=…` to `path` (introspection or revocation) as `caller`.
-    pub async fn post_with_token(
-        &self,
-        path: &str,
-        token: &str,
-        caller: Option<(&str, &str)>,
-    ) -> reqwest::Response {
-        post_form(
-            &self.http,
-            &format!("{}{path}", self.address),
-            &form(&[("token", token)]),
-            caller,
-        )
-        .await
+    /// `POST /introspect` of `token` as `caller` (Basic credentials).
+    pub async fn introspect(&self, token: &str, caller: Option<(&str, &str)>) -> reqwest::Response {
+        let body = form(&[("token", token)]);
+        post_form(&self.http, &self.url("/introspect"), &body, caller).await
+    }
+
+    /// `POST /revoke` of `token` as `caller` (Basic credentials).
+    pub async fn revoke(&self, token: &str, caller: Option<(&str, &str)>) -> reqwest::Response {
+        let body = form(&[("token", token)]);
+        post_form(&self.http, &self.url("/revoke"), &body, caller).await
+    }
+
+    /// The admin API (on its own listener when there is one), as the
+    /// holder of `token`.
+    pub fn admin<'a>(&'a self, token: Option<&'a str>) -> AdminApi<'a> {
+        AdminApi {
+            http: &self.http,
+            base: self.admin_address.as_deref().unwrap_or(&self.address),
+            token,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -310,11 +288,14 @@ impl TestApp {
     ) -> (String, String) {
         let admin = ClientAdmin::new(self.store.as_ref(), &self.hasher);
         let imported = secret.map(|s| ClientSecret::new(s.to_owned()));
-        let (client, secret) = admin
+        let created = admin
             .create(new, imported, unix_now())
             .await
             .expect("client created");
-        (client.client_id, secret.expose().to_owned())
+        (
+            created.client.client_id,
+            created.client_secret.expose().to_owned(),
+        )
     }
 
     /// A client with scopes `a b c`, defaults `a`, audiences `https://api.example` and `billing`.
@@ -329,9 +310,9 @@ impl TestApp {
         .await
     }
 
-    /// POSTs a raw form body to `/token`, with Basic credentials if given
+    /// `POST /token` with a raw form body, and Basic credentials if given
     /// (form-urlencoded before base64, RFC 6749 §2.3.1).
-    pub async fn post_token(&self, body: &str, basic: Option<(&str, &str)>) -> reqwest::Response {
+    pub async fn token(&self, body: &str, basic: Option<(&str, &str)>) -> reqwest::Response {
         post_form(&self.http, &self.url("/token"), body, basic).await
     }
 
@@ -345,10 +326,132 @@ impl TestApp {
         serde_json::from_str(&key.public_jwk).expect("public jwk parses")
     }
 
+    /// Runs the CLI against this app's store with `--json`, asserting that it
+    /// succeeds; what it printed, as JSON.
+    pub fn cli_json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let output = self.cli(&args, None);
+        assert!(
+            output.status.success(),
+            "tokenmint {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("the CLI printed JSON")
+    }
+
     /// Runs the `tokenmint` binary against this app's store.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
         run_binary(args, &self.env, stdin)
     }
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, mut check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return Some(value);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether `holds` becomes true within a second — the bound ARCHITECTURE.md
+/// sets for a change made on another instance (or by the CLI) to reach this one.
+pub async fn within_a_second<F, Fut>(mut holds: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    eventually(Duration::from_secs(1), || {
+        let check = holds();
+        async move { check.await.then_some(()) }
+    })
+    .await
+    .is_some()
+}
+
+/// The admin API, one method per operation; ids are percent-encoded into
+/// the path.
+pub struct AdminApi<'a> {
+    http: &'a reqwest::Client,
+    base: &'a str,
+    token: Option<&'a str>,
+}
+
+impl AdminApi<'_> {
+    /// Any request to the admin surface, for the cases the methods below
+    /// do not cover.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    pub async fn list_clients(&self) -> reqwest::Response {
+        self.send(reqwest::Method::GET, "/admin/clients", None)
+            .await
+    }
+
+    pub async fn create_client(&self, body: Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, "/admin/clients", Some(body))
+            .await
+    }
+
+    pub async fn get_client(&self, id: &str) -> reqwest::Response {
+        self.send(reqwest::Method::GET, &client_path(id), None)
+            .await
+    }
+
+    pub async fn update_client(&self, id: &str, changes: Value) -> reqwest::Response {
+        self.send(reqwest::Method::PATCH, &client_path(id), Some(changes))
+            .await
+    }
+
+    pub async fn delete_client(&self, id: &str) -> reqwest::Response {
+        self.send(reqwest::Method::DELETE, &client_path(id), None)
+            .await
+    }
+
+    pub async fn rotate_secret(&self, id: &str, body: Value) -> reqwest::Response {
+        let path = format!("{}/secret", client_path(id));
+        self.send(reqwest::Method::POST, &path, Some(body)).await
+    }
+
+    pub async fn list_keys(&self) -> reqwest::Response {
+        self.send(reqwest::Method::GET, "/admin/keys", None).await
+    }
+
+    pub async fn rotate_key(&self, body: Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, "/admin/keys/rotate", Some(body))
+            .await
+    }
+}
+
+fn client_path(id: &str) -> String {
+    format!(
+        "/admin/clients/{}",
+        utf8_percent_encode(id, NON_ALPHANUMERIC)
+    )
 }
 
 /// POSTs a form body to `url`, with Basic credentials if given.
@@ -397,14 +500,8 @@ pub async fn json(response: reqwest::Response) -> Value {
 /// Runs the binary with only the given tokenmint settings: whatever the
 /// developer's shell exports is removed first.
 pub fn run_binary(args: &[&str], env: &[(String, String)], stdin: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tokenmint"));
+    let mut command = tokenmint_command(env);
     command.args(args);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("TOKENMINT_") || name == "DATABASE_URL" {
-            command.env_remove(name);
-        }
-    }
-    command.envs(env.iter().map(|(k, v)| (k, v)));
     command.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -420,6 +517,19 @@ pub fn run_binary(args: &[&str], env: &[(String, String)], stdin: Option<&str>) 
     child
         .wait_with_output()
         .expect("the tokenmint binary finishes")
+}
+
+/// The `tokenmint` binary with exactly these settings: whatever tokenmint
+/// settings the developer's shell exports are removed first.
+fn tokenmint_command(env: &[(String, String)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tokenmint"));
+    for (name, _) in std::env::vars() {
+        if name.starts_with("TOKENMINT_") || name == "DATABASE_URL" {
+            command.env_remove(name);
+        }
+    }
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    command
 }
 
 fn init_test_logging() {
@@ -559,15 +669,8 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(env: &[(String, String)]) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tokenmint"));
-        for (name, _) in std::env::vars() {
-            if name.starts_with("TOKENMINT_") || name == "DATABASE_URL" {
-                command.env_remove(name);
-            }
-        }
-        let mut child = command
+        let mut child = tokenmint_command(env)
             .arg("serve")
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("TOKENMINT_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

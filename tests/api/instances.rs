@@ -70,9 +70,7 @@ async fn two_instances_behave_as_one(app: TestApp) {
 
     // After a rotation (through the CLI, on the shared store), the other
     // instance signs with and serves the new key.
-    let rotated = app.cli(&["key", "rotate", "--now", "--json"], None);
-    assert!(rotated.status.success());
-    let new_kid = serde_json::from_slice::<Value>(&rotated.stdout).unwrap()["kid"]
+    let new_kid = app.cli_json(&["key", "rotate", "--now"])["kid"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -119,7 +117,7 @@ async fn two_instances_behave_as_one(app: TestApp) {
     let disabled_at = Instant::now();
     assert!(app.cli(&["client", "disable", &id], None).status.success());
     for instance in [&a, &b] {
-        let refused = TestApp::within_a_second(|| async {
+        let refused = crate::helpers::within_a_second(|| async {
             token_at(http, instance, &id, &secret).await.status() == 401
         })
         .await;

@@ -18,9 +18,7 @@ both_stores!(
 );
 
 async fn introspect(app: &TestApp, token: &str, caller: (&str, &str)) -> Value {
-    let response = app
-        .post_with_token("/introspect", token, Some(caller))
-        .await;
+    let response = app.introspect(token, Some(caller)).await;
     assert_eq!(response.status(), 200, "introspection answers 200");
     assert_eq!(response.headers()["cache-control"], "no-store");
     json(response).await
@@ -92,12 +90,7 @@ async fn introspection_says_inactive_for_everything_else(app: TestApp) {
         .unwrap();
 
     let revoked = app.token_for(&id, &secret).await;
-    assert_eq!(
-        app.post_with_token("/revoke", &revoked, Some(caller))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.revoke(&revoked, Some(caller)).await.status(), 200);
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
     for (case, candidate) in [
@@ -126,7 +119,8 @@ async fn introspection_and_revocation_require_a_client(app: TestApp) {
     let (id, secret) = app.standard_client().await;
     let token = app.token_for(&id, &secret).await;
     for path in ["/introspect", "/revoke"] {
-        let response = app.post_with_token(path, &token, None).await;
+        let body = crate::helpers::form(&[("token", &token)]);
+        let response = crate::helpers::post_form(&app.http, &app.url(path), &body, None).await;
         assert_eq!(response.status(), 401, "{path}: no credentials");
         assert!(
             response.headers().contains_key("www-authenticate"),
@@ -134,9 +128,8 @@ async fn introspection_and_revocation_require_a_client(app: TestApp) {
         );
         assert_eq!(json(response).await["error"], "invalid_client", "{path}");
 
-        let response = app
-            .post_with_token(path, &token, Some((&id, "wrong")))
-            .await;
+        let response =
+            crate::helpers::post_form(&app.http, &app.url(path), &body, Some((&id, "wrong"))).await;
         assert_eq!(response.status(), 401, "{path}: wrong secret");
 
         let response =
@@ -155,9 +148,7 @@ async fn revocation_by_owner_only(app: TestApp) {
     let (other_id, other_secret) = app.standard_client().await;
     let token = app.token_for(&id, &secret).await;
 
-    let response = app
-        .post_with_token("/revoke", &token, Some((&other_id, &other_secret)))
-        .await;
+    let response = app.revoke(&token, Some((&other_id, &other_secret))).await;
     assert_eq!(response.status(), 400, "another client's token");
     assert_eq!(json(response).await["error"], "unauthorized_client");
     assert_eq!(
@@ -167,9 +158,7 @@ async fn revocation_by_owner_only(app: TestApp) {
     );
 
     for unknown in ["garbage", "a.b.c"] {
-        let response = app
-            .post_with_token("/revoke", unknown, Some((&id, &secret)))
-            .await;
+        let response = app.revoke(unknown, Some((&id, &secret))).await;
         assert_eq!(
             response.status(),
             200,
@@ -177,18 +166,14 @@ async fn revocation_by_owner_only(app: TestApp) {
         );
     }
 
-    let response = app
-        .post_with_token("/revoke", &token, Some((&id, &secret)))
-        .await;
+    let response = app.revoke(&token, Some((&id, &secret))).await;
     assert_eq!(response.status(), 200, "own token");
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert_eq!(
         introspect(&app, &token, (&id, &secret)).await,
         json!({"active": false})
     );
-    let again = app
-        .post_with_token("/revoke", &token, Some((&id, &secret)))
-        .await;
+    let again = app.revoke(&token, Some((&id, &secret))).await;
     assert_eq!(again.status(), 200, "revoking twice is fine");
 }
 
@@ -203,10 +188,8 @@ async fn revocations_are_pruned_after_expiry(app: TestApp) {
     let (long_id, long_secret) = app.standard_client().await;
     let brief = app.token_for(&id, &secret).await;
     let long = app.token_for(&long_id, &long_secret).await;
-    app.post_with_token("/revoke", &brief, Some((&id, &secret)))
-        .await;
-    app.post_with_token("/revoke", &long, Some((&long_id, &long_secret)))
-        .await;
+    app.revoke(&brief, Some((&id, &secret))).await;
+    app.revoke(&long, Some((&long_id, &long_secret))).await;
     let jti = |t: &str| -> String {
         let claims: Value =
             serde_json::from_slice(&base64_url_decode(t.split('.').nth(1).unwrap())).unwrap();

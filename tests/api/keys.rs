@@ -10,7 +10,7 @@ both_stores!(restart_keeps_clients_and_the_signing_key);
 const GRANT: &str = "grant_type=client_credentials";
 
 async fn token_of(app: &TestApp, id: &str, secret: &str) -> String {
-    let response = app.post_token(GRANT, Some((id, secret))).await;
+    let response = app.token(GRANT, Some((id, secret))).await;
     assert_eq!(response.status(), 200);
     json(response).await["access_token"]
         .as_str()

@@ -91,13 +91,13 @@ async fn metrics_move_with_traffic(app: TestApp) {
     app.token_for(&id, &secret).await; // argon2, then remembered
     app.token_for(&id, &secret).await; // from the cache
     assert_eq!(
-        app.post_token("grant_type=client_credentials", Some((&id, "wrong")))
+        app.token("grant_type=client_credentials", Some((&id, "wrong")))
             .await
             .status(),
         401
     );
     assert_eq!(
-        app.post_token("grant_type=client_credentials", Some(("nobody", "x")))
+        app.token("grant_type=client_credentials", Some(("nobody", "x")))
             .await
             .status(),
         401

@@ -1,4 +1,4 @@
-//! Secret rotation with overlap (SPEC §4): the previous secret works until
+//! Secret rotation with overlap: the previous secret works until
 //! the overlap ends and never after — even for a caller whose earlier
 //! success was cached.
 
@@ -14,23 +14,7 @@ both_stores!(
 );
 
 fn rotate(app: &TestApp, id: &str, overlap: &str) -> Value {
-    let output = app.cli(
-        &[
-            "client",
-            "rotate-secret",
-            id,
-            "--overlap",
-            overlap,
-            "--json",
-        ],
-        None,
-    );
-    assert!(
-        output.status.success(),
-        "rotate-secret: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+    app.cli_json(&["client", "rotate-secret", id, "--overlap", overlap])
 }
 
 async fn rotation_keeps_the_old_secret_for_the_overlap_only(app: TestApp) {
@@ -74,8 +58,10 @@ async fn rotation_without_overlap_cuts_at_once(app: TestApp) {
     let rotated = rotate(&app, &id, "0s");
     assert!(rotated["previous_secret_expires_at"].is_null());
     // The CLI is another process: its change reaches a cached success
-    // within a second (SPEC §8); the new secret works at once.
-    let cut = TestApp::within_a_second(|| async { app.token_status(&id, &old).await == 401 }).await;
+    // within a second; the new secret works at once.
+    let cut =
+        crate::helpers::within_a_second(|| async { app.token_status(&id, &old).await == 401 })
+            .await;
     assert!(cut, "the old secret is cut within a second");
     let new = rotated["client_secret"].as_str().unwrap();
     assert_eq!(app.token_status(&id, new).await, 200);

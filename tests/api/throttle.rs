@@ -7,7 +7,7 @@ use crate::helpers::{Backend, TestApp, json};
 const GRANT: &str = "grant_type=client_credentials";
 
 async fn attempt(app: &TestApp, id: &str, secret: &str) -> reqwest::Response {
-    app.post_token(GRANT, Some((id, secret))).await
+    app.token(GRANT, Some((id, secret))).await
 }
 
 async fn throttling(backend: Backend) {
@@ -86,9 +86,7 @@ async fn throttling(backend: Backend) {
     );
 
     // Introspection and revocation authenticate through the same throttle.
-    let response = app
-        .post_with_token("/introspect", "x", Some(("ghost-5", "guess")))
-        .await;
+    let response = app.introspect("x", Some(("ghost-5", "guess"))).await;
     assert_eq!(response.status(), 429, "introspection is throttled alike");
 }
 

@@ -1,4 +1,4 @@
-//! `POST /token`: successes, the token itself, and every error row of SPEC §1.
+//! `POST /token`: successes, the token itself, and every error of RFC 6749 §5.2 it can answer.
 
 use std::collections::HashSet;
 
@@ -55,10 +55,10 @@ async fn basic_and_post_auth_issue_verifiable_rfc9068_tokens(app: TestApp) {
     let (id, secret) = app.standard_client().await;
     let mut jtis = HashSet::new();
     for (case, response) in [
-        ("basic", app.post_token(GRANT, Some((&id, &secret))).await),
+        ("basic", app.token(GRANT, Some((&id, &secret))).await),
         (
             "post",
-            app.post_token(
+            app.token(
                 &format!(
                     "{GRANT}&{}",
                     form(&[("client_id", &id), ("client_secret", &secret)])
@@ -137,7 +137,7 @@ async fn special_characters_in_id_and_secret(app: TestApp) {
             Some(secret),
         )
         .await;
-    let basic = app.post_token(GRANT, Some((&id, &secret))).await;
+    let basic = app.token(GRANT, Some((&id, &secret))).await;
     assert_eq!(basic.status(), 200, "basic with form-encoded id and secret");
     let claims = verify(
         &app,
@@ -148,7 +148,7 @@ async fn special_characters_in_id_and_secret(app: TestApp) {
     assert_eq!(claims["client_id"], id);
 
     let post = app
-        .post_token(
+        .token(
             &format!(
                 "{GRANT}&{}",
                 form(&[("client_id", &id), ("client_secret", &secret)])
@@ -163,26 +163,22 @@ async fn scope_and_audience_rules(app: TestApp) {
     let (id, secret) = app.standard_client().await;
     let creds = Some((id.as_str(), secret.as_str()));
     // `scope=` without a value counts as omitted (RFC 6749 §3.2): defaults apply.
-    let body = json(app.post_token(&format!("{GRANT}&scope="), creds).await).await;
+    let body = json(app.token(&format!("{GRANT}&scope="), creds).await).await;
     assert_eq!(body["scope"], "a", "empty scope counts as omitted");
 
-    let body = json(app.post_token(&format!("{GRANT}&scope=c+b"), creds).await).await;
+    let body = json(app.token(&format!("{GRANT}&scope=c+b"), creds).await).await;
     assert_eq!(
         body["scope"], "c b",
         "a requested subset is granted as requested"
     );
 
-    let body = json(
-        app.post_token(&format!("{GRANT}&audience=billing"), creds)
-            .await,
-    )
-    .await;
+    let body = json(app.token(&format!("{GRANT}&audience=billing"), creds).await).await;
     let claims = verify(&app, body["access_token"].as_str().unwrap(), "billing").await;
     assert_eq!(claims["aud"], "billing", "audience parameter");
 
     // RFC 8707 §2: resource may repeat; the token then names every audience.
     let body = json(
-        app.post_token(
+        app.token(
             &format!("{GRANT}&resource=billing&resource=https%3A%2F%2Fapi.example"),
             creds,
         )
@@ -206,7 +202,7 @@ async fn per_client_ttl_and_fallback_audience(app: TestApp) {
             ..NewClient::default()
         })
         .await;
-    let body = json(app.post_token(GRANT, Some((&id, &secret))).await).await;
+    let body = json(app.token(GRANT, Some((&id, &secret))).await).await;
     assert_eq!(body["expires_in"], 120, "per-client ttl");
     // No audiences configured: `aud` falls back to the issuer (RFC 9068 §2.2 requires one).
     let claims = verify(&app, body["access_token"].as_str().unwrap(), &app.issuer).await;
@@ -473,11 +469,11 @@ async fn error_table(app: TestApp) {
 async fn disabled_and_deleted_clients_are_refused(app: TestApp) {
     let (id, secret) = app.standard_client().await;
     let creds = Some((id.as_str(), secret.as_str()));
-    assert_eq!(app.post_token(GRANT, creds).await.status(), 200, "enabled");
+    assert_eq!(app.token(GRANT, creds).await.status(), 200, "enabled");
 
     let admin = ClientAdmin::new(app.store.as_ref(), &app.hasher);
     admin.set_enabled(&id, false, unix_now()).await.unwrap();
-    let response = app.post_token(GRANT, creds).await;
+    let response = app.token(GRANT, creds).await;
     assert_eq!(response.status(), 401, "disabled");
     assert_eq!(json(response).await["error"], "invalid_client", "disabled");
 
@@ -492,14 +488,10 @@ async fn disabled_and_deleted_clients_are_refused(app: TestApp) {
         )
         .await
         .unwrap();
-    assert_eq!(
-        app.post_token(GRANT, creds).await.status(),
-        200,
-        "enabled again"
-    );
+    assert_eq!(app.token(GRANT, creds).await.status(), 200, "enabled again");
 
     admin.delete(&id).await.unwrap();
-    let response = app.post_token(GRANT, creds).await;
+    let response = app.token(GRANT, creds).await;
     assert_eq!(response.status(), 401, "deleted");
     assert_eq!(json(response).await["error"], "invalid_client", "deleted");
 }
@@ -507,7 +499,7 @@ async fn disabled_and_deleted_clients_are_refused(app: TestApp) {
 async fn oversized_body_is_refused(app: TestApp) {
     let (id, secret) = app.standard_client().await;
     let huge = format!("{GRANT}&padding={}", "x".repeat(1024 * 1024));
-    let response = app.post_token(&huge, Some((&id, &secret))).await;
+    let response = app.token(&huge, Some((&id, &secret))).await;
     assert!(
         matches!(response.status().as_u16(), 400 | 413),
         "1 MiB body: {}",
@@ -521,7 +513,7 @@ async fn oversized_body_is_refused(app: TestApp) {
 
     // Unknown parameters are ignored (RFC 6749 §3.2).
     let response = app
-        .post_token(&format!("{GRANT}&foo=bar"), Some((&id, &secret)))
+        .token(&format!("{GRANT}&foo=bar"), Some((&id, &secret)))
         .await;
     assert_eq!(response.status(), 200, "unknown parameter");
 }

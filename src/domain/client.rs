@@ -1,12 +1,12 @@
 //! The client: who may ask for tokens, for which scopes and audiences.
 //!
 //! The validation rules for every client field live here, once; the CLI and
-//! (later) the admin API reach them only through `admin`, and the store only
-//! ever holds values that passed them.
+//! the admin API reach them only through `admin`, and the store only ever
+//! holds values that passed them.
 
 use std::fmt;
 
-use crate::oauth::scope::{Scope, ScopeError};
+use super::scope::{Scope, ScopeError};
 
 /// The only grant tokenmint implements (RFC 6749 §4.4).
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -272,7 +272,7 @@ pub mod schema {
     pub fn scope_tokens() -> Array {
         ArrayBuilder::new()
             .items(string(SCOPE_TOKEN, "A scope token (RFC 6749 §3.3)"))
-            .max_items(Some(super::super::oauth::scope::MAX_SCOPE_TOKENS))
+            .max_items(Some(crate::domain::scope::MAX_SCOPE_TOKENS))
             .build()
     }
 

@@ -1,0 +1,39 @@
+//! The vocabulary every layer shares: the client and its fields, scopes, and
+//! the limits an operator sets. Plain data and the grammar of each field —
+//! no I/O, and nothing from the rest of the crate, so that any layer may
+//! import it without reaching upward.
+
+pub mod client;
+pub mod scope;
+
+use std::fmt;
+use std::time::Duration;
+
+/// Failure limits for client authentication; `None` turns a counter off.
+#[derive(Debug, Clone)]
+pub struct ThrottleSettings {
+    pub client_failures: Option<u32>,
+    pub address_failures: Option<u32>,
+    pub window: Duration,
+}
+
+/// A setting whose value must not be printed (database URLs carry
+/// passwords, the key-encryption key is a key).
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
