@@ -2,17 +2,25 @@
 //!
 //! RFC 6749 §2.3.1: "the authorization server MUST protect any endpoint
 //! utilizing it against brute force attacks." Failures are counted per
-//! client id and per source address in fixed windows; past a limit the
-//! caller is told to come back later (429 with `Retry-After`) without any
-//! argon2 work being spent on it.
+//! (client id, source address) pair and per source address, in fixed
+//! windows; past a limit the caller is told to come back later (429 with
+//! `Retry-After`) without any argon2 work being spent on it.
 //!
-//! The throttle is consulted only after the verified-credential cache: a
-//! caller presenting a client's correct, already-verified secret is never
-//! throttled, so knowing a client id does not let an attacker lock that
-//! client out. Every well-formed client id is counted, registered or not (a
-//! limit only real ids could reach would tell which ids are real); both
-//! tables are capped, so memory stays bounded whatever ids and addresses an
-//! attacker sends.
+//! No counter is per client id alone. Client ids are public (every token
+//! carries one), so a limit on an id would let anyone, from anywhere, make
+//! that client's correct secret answer 429: a lockout, which is a denial of
+//! service anyone could mount. An attacker's failures count
+//! against its own addresses and its own (id, address) pairs; the real
+//! client, on its own address, is verified as usual. Across addresses,
+//! guessing is bounded by the argon2 queue, and a server-generated secret
+//! (256 bits) cannot be guessed at any rate.
+//!
+//! The throttle is consulted only after the verified-credential cache, so a
+//! caller presenting an already-verified secret is never throttled, even
+//! from a throttled address. Every well-formed client id is counted,
+//! registered or not (a limit only real ids could reach would tell which ids
+//! are real); both tables are capped, so memory stays bounded whatever ids
+//! and addresses an attacker sends.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -23,21 +31,27 @@ use std::time::{Duration, Instant};
 use crate::domain::ThrottleSettings;
 
 pub struct Throttle {
-    clients: Counter<String>,
+    /// Failures for one client id from one address.
+    pairs: Counter<(String, IpAddr)>,
     addresses: Counter<IpAddr>,
 }
+
+/// The address of a caller whose address is unknown (no peer information):
+/// such callers share one pair per id.
+const UNKNOWN: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
 impl Throttle {
     pub fn new(settings: &ThrottleSettings) -> Self {
         Self {
-            clients: Counter::new(settings.client_failures, settings.window, MAX_TRACKED),
+            pairs: Counter::new(settings.client_failures, settings.window, MAX_TRACKED),
             addresses: Counter::new(settings.address_failures, settings.window, MAX_TRACKED),
         }
     }
 
     /// `Err(seconds)` to wait when either counter is over its limit.
     pub fn check(&self, client_id: Option<&str>, address: Option<IpAddr>) -> Result<(), u64> {
-        let by_client = client_id.map_or(Ok(()), |id| self.clients.check(id));
+        let ip = address.unwrap_or(UNKNOWN);
+        let by_client = client_id.map_or(Ok(()), |id| self.pairs.check(&(id.to_owned(), ip)));
         let by_address = address.map_or(Ok(()), |ip| self.addresses.check(&ip));
         match (by_client, by_address) {
             (Ok(()), Ok(())) => Ok(()),
@@ -45,10 +59,12 @@ impl Throttle {
         }
     }
 
-    /// Counts a failure against the id (when well-formed) and the address.
+    /// Counts a failure against the (id, address) pair, when the id is
+    /// well-formed, and against the address.
     pub fn record_failure(&self, client_id: Option<&str>, address: Option<IpAddr>) {
         if let Some(id) = client_id {
-            self.clients.record(id.to_owned());
+            self.pairs
+                .record((id.to_owned(), address.unwrap_or(UNKNOWN)));
         }
         if let Some(ip) = address {
             self.addresses.record(ip);
@@ -132,17 +148,18 @@ mod tests {
     }
 
     #[test]
-    fn limits_per_client_and_per_address() {
+    fn limits_per_client_and_address_and_per_address() {
         let t = throttle(2, 3);
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
         let other: IpAddr = "10.0.0.2".parse().unwrap();
         t.record_failure(Some("svc"), Some(ip));
         assert!(t.check(Some("svc"), Some(ip)).is_ok());
         t.record_failure(Some("svc"), Some(ip));
-        let wait = t.check(Some("svc"), Some(other)).unwrap_err();
+        let wait = t.check(Some("svc"), Some(ip)).unwrap_err();
+        assert!((1..=60).contains(&wait), "per id and address: {wait}");
         assert!(
-            (1..=60).contains(&wait),
-            "per client, from any address: {wait}"
+            t.check(Some("svc"), Some(other)).is_ok(),
+            "the same id from another address is not locked out"
         );
         assert!(
             t.check(Some("other"), Some(other)).is_ok(),

@@ -1,8 +1,13 @@
 //! Brute-force throttling (RFC 6749 §2.3.1): failed authentications are
-//! limited per client id and per source address; a caller presenting an
-//! already-verified secret is never throttled.
+//! limited per (client id, address) and per source address; a caller
+//! presenting an already-verified secret is never throttled, and no flood
+//! from other addresses locks a client out.
 
-use crate::helpers::{Backend, TestApp, json};
+use std::net::IpAddr;
+
+use crate::helpers::{Backend, TestApp, both_stores, json, post_form};
+
+both_stores!(no_lockout_from_other_addresses);
 
 const GRANT: &str = "grant_type=client_credentials";
 
@@ -98,4 +103,45 @@ async fn throttling_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_postgres() {
     throttling(Backend::Postgres).await;
+}
+
+/// Wrong secrets for a client's (public) id from several other addresses,
+/// well past every limit, do not stop that client — never verified before —
+/// from getting a token, introspecting and revoking from its own address.
+async fn no_lockout_from_other_addresses(app: TestApp) {
+    let (id, secret) = app.standard_client().await;
+    let mut throttled = 0;
+    for last in 2..=5u8 {
+        let address = IpAddr::from([127, 0, 0, last]);
+        let attacker = reqwest::Client::builder()
+            .local_address(address)
+            .build()
+            .unwrap();
+        // Past the default limit of 10 failures per id and address.
+        for _ in 0..12 {
+            let response =
+                post_form(&attacker, &app.url("/token"), GRANT, Some((&id, "guess"))).await;
+            match response.status().as_u16() {
+                401 => {}
+                429 => throttled += 1,
+                other => panic!("{address}: a wrong secret answered {other}"),
+            }
+        }
+    }
+    assert!(
+        throttled >= 4,
+        "each attacking address is throttled ({throttled})"
+    );
+
+    assert_eq!(
+        app.token_status(&id, &secret).await,
+        200,
+        "the correct secret, never verified before, gets a token"
+    );
+    let token = app.token_for(&id, &secret).await;
+    let introspected = app.introspect(&token, Some((&id, &secret))).await;
+    assert_eq!(introspected.status(), 200, "introspection by the client");
+    assert_eq!(json(introspected).await["active"], true);
+    let revoked = app.revoke(&token, Some((&id, &secret))).await;
+    assert_eq!(revoked.status(), 200, "revocation by the client");
 }
