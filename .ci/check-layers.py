@@ -27,7 +27,7 @@ ALLOWED = {
     "crypto": {"fault"},
     "store": {"domain", "fault"},
     "keys": {"domain", "fault", "crypto", "store"},
-    "oauth": {"domain", "fault", "crypto", "store", "keys", "metrics"},
+    "oauth": {"domain", "fault", "clock", "crypto", "store", "keys", "metrics"},
     "admin": {"domain", "fault", "clock", "crypto", "store", "keys"},
     # the faces and the assembly
     "http": {"domain", "fault", "clock", "crypto", "store", "keys", "metrics",

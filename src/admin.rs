@@ -93,6 +93,8 @@ pub struct ClientView {
     pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
+    /// Tokens issued before this time are inactive (RFC 3339).
+    pub tokens_valid_after: String,
 }
 
 impl From<&Client> for ClientView {
@@ -108,6 +110,7 @@ impl From<&Client> for ClientView {
             enabled: c.enabled,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
+            tokens_valid_after: rfc3339(c.tokens_valid_after),
         }
     }
 }
@@ -117,7 +120,7 @@ impl From<&Client> for ClientView {
 pub struct KeyView {
     pub kid: String,
     pub alg: String,
-    /// `pending`, `active`, `retired` (still published) or `expired`.
+    /// `pending`, `active`, `retired` (still published), `expired` or `revoked`.
     pub status: String,
     pub created_at: String,
     pub activates_at: String,
@@ -254,6 +257,9 @@ impl<'a> ClientAdmin<'a> {
             enabled: true,
             created_at: now,
             updated_at: now,
+            // An earlier client with this id may have been deleted within
+            // this very second: none of its tokens may count for this one.
+            tokens_valid_after: now + 1,
         };
         clients::validate_consistency(&client)?;
         self.store.insert_client(&client).await?;
@@ -328,6 +334,11 @@ impl<'a> ClientAdmin<'a> {
             client.token_ttl = ttl;
         }
         if let Some(enabled) = changes.enabled {
+            if client.enabled && !enabled {
+                // Disabling ends the client's tokens; enabling does not
+                // bring them back.
+                client.tokens_valid_after = client.tokens_valid_after.max(now + 1);
+            }
             client.enabled = enabled;
         }
         clients::validate_consistency(&client)?;
@@ -391,6 +402,20 @@ impl<'a> ClientAdmin<'a> {
             ..ClientChanges::default()
         };
         self.update(client_id, changes, now).await
+    }
+
+    /// Ends every token the client holds now (they become inactive at
+    /// introspection and at the admin API), with one timestamp and no
+    /// per-token rows. Tokens issued afterwards are unaffected.
+    pub async fn revoke_tokens(&self, client_id: &str, now: i64) -> Result<Client, AdminError> {
+        let mut client = self.get(client_id).await?;
+        client.tokens_valid_after = client.tokens_valid_after.max(now + 1);
+        client.updated_at = now.max(client.updated_at);
+        if !self.store.update_client(&client).await? {
+            return Err(AdminError::NotFound);
+        }
+        tracing::info!(client_id, "revoked every current token of the client");
+        Ok(client)
     }
 
     pub async fn delete(&self, client_id: &str) -> Result<(), AdminError> {

@@ -65,7 +65,7 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
-    /// List signing keys and their status (pending, active, retired, expired).
+    /// List signing keys and their status (pending, active, retired, expired, revoked).
     List,
     /// Create the next signing key. It is published in the JWKS at once and
     /// starts signing once the JWKS cache lifetime has passed, so that no
@@ -75,6 +75,10 @@ pub enum KeyCommand {
         #[arg(long)]
         now: bool,
     },
+    /// Withdraw a key at once (compromise): gone from the JWKS, never signs
+    /// again, and every token it signed is inactive. Revoking the active key
+    /// makes a new one that signs at once.
+    Revoke { kid: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +115,9 @@ pub enum ClientCommand {
         #[arg(long, default_value = "0", value_parser = parse_seconds)]
         overlap: u32,
     },
+    /// End every token the client holds now (inactive at introspection and
+    /// at the admin API); tokens it gets afterwards work.
+    RevokeTokens { id: String },
     /// Delete a client; its tokens stop being issued at once.
     Delete { id: String },
     /// Refuse a client's authentication until it is enabled again.
@@ -306,6 +313,10 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
             let rotated = rotated.map_err(|e| named(e, &id))?;
             print(json, &rotated, || describe_rotated(&rotated));
         }
+        ClientCommand::RevokeTokens { id } => {
+            let client = admin.revoke_tokens(&id, now).await;
+            show(ClientView::from(&client.map_err(|e| named(e, &id))?));
+        }
         ClientCommand::Delete { id } => {
             admin.delete(&id).await.map_err(|e| named(e, &id))?;
             print(
@@ -390,6 +401,18 @@ async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Fai
                 format!(
                     "created key {} ({}, {}); published now, signing from {}",
                     view.kid, view.alg, view.status, view.activates_at
+                )
+            });
+        }
+        KeyCommand::Revoke { kid } => {
+            let Some((key, status)) = ring.revoke(&kid, now).await.map_err(failed)? else {
+                return Err(Failure::Other(format!("no such key '{kid}'")));
+            };
+            let view = KeyView::new(&key, status);
+            print(json, &view, || {
+                format!(
+                    "revoked key {} ({}): its tokens are inactive",
+                    view.kid, view.alg
                 )
             });
         }

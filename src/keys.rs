@@ -13,6 +13,9 @@
 //!   it can have signed has expired (`MAX_TOKEN_TTL` after its successor
 //!   activated).
 //! - *expired*: no longer published; kept for the record.
+//! - *revoked*: withdrawn after a compromise (`key revoke`): never signs,
+//!   never published, verifies nothing. A revocation is a row of its own;
+//!   statuses are computed over the keys that are not revoked.
 //!
 //! Rotation creates a pending key that activates after the JWKS cache
 //! lifetime (or at once with `--now`). Each instance re-reads the keys every
@@ -26,7 +29,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::crypto::{Algorithm, CryptoError, KeyEncryptionKey, SigningKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::crypto::{Algorithm, CryptoError, KeyEncryptionKey, SigningKey, is_low_s_p256};
 use crate::domain::client::MAX_TOKEN_TTL;
 use crate::fault::Fault;
 use crate::store::{Store, StoreError, StoredKey};
@@ -49,11 +55,12 @@ pub enum KeyStatus {
     Active,
     Retired,
     Expired,
+    Revoked,
 }
 
 impl KeyStatus {
     pub fn is_published(self) -> bool {
-        !matches!(self, Self::Expired)
+        !matches!(self, Self::Expired | Self::Revoked)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -62,6 +69,7 @@ impl KeyStatus {
             Self::Active => "active",
             Self::Retired => "retired",
             Self::Expired => "expired",
+            Self::Revoked => "revoked",
         }
     }
 }
@@ -69,18 +77,22 @@ impl KeyStatus {
 /// The status of each key at `now`; `keys` must be ordered by
 /// `(activates_at, kid)`, as the store returns them.
 pub fn key_statuses(keys: &[StoredKey], now: i64) -> Vec<KeyStatus> {
-    let active = keys.iter().rposition(|k| k.activates_at <= now);
+    let live: Vec<&StoredKey> = keys.iter().filter(|k| k.revoked_at.is_none()).collect();
+    let active = live.iter().rposition(|k| k.activates_at <= now);
+    let mut live_statuses = live.iter().enumerate().map(|(i, key)| match active {
+        _ if key.activates_at > now => KeyStatus::Pending,
+        Some(a) if a == i => KeyStatus::Active,
+        // Retired since its successor activated (the successor exists and
+        // has activated, since `a` is after `i`).
+        _ if live[i + 1].activates_at + i64::from(MAX_TOKEN_TTL) + PUBLISH_MARGIN > now => {
+            KeyStatus::Retired
+        }
+        _ => KeyStatus::Expired,
+    });
     keys.iter()
-        .enumerate()
-        .map(|(i, key)| match active {
-            _ if key.activates_at > now => KeyStatus::Pending,
-            Some(a) if a == i => KeyStatus::Active,
-            // Retired since its successor activated (the successor exists and
-            // has activated, since `a` is after `i`).
-            _ if keys[i + 1].activates_at + i64::from(MAX_TOKEN_TTL) + PUBLISH_MARGIN > now => {
-                KeyStatus::Retired
-            }
-            _ => KeyStatus::Expired,
+        .map(|k| match k.revoked_at {
+            Some(_) => KeyStatus::Revoked,
+            None => live_statuses.next().unwrap_or(KeyStatus::Expired),
         })
         .collect()
 }
@@ -264,6 +276,37 @@ impl KeyRing {
         Ok((key, status))
     }
 
+    /// Withdraws `kid` at once: out of the JWKS, never signing again, and
+    /// every token it signed inactive. When it was the active key, a new key
+    /// starts signing now. `None` when no such key exists.
+    pub async fn revoke(
+        &self,
+        kid: &str,
+        now: i64,
+    ) -> Result<Option<(StoredKey, KeyStatus)>, KeyError> {
+        let stored = self.store.list_signing_keys().await?;
+        if !stored.iter().any(|k| k.kid == kid) {
+            return Ok(None);
+        }
+        self.store.revoke_signing_key(kid, now).await?;
+        let after = self.list(now).await?;
+        if !after.iter().any(|(_, s)| *s == KeyStatus::Active) {
+            let (key, _) = self.rotate(now, true).await?;
+            tracing::warn!(
+                kid = key.kid,
+                "the active key was revoked; signing with a new key"
+            );
+        }
+        self.refresh(now).await?;
+        tracing::warn!(kid, "revoked a signing key");
+        let revoked = self
+            .list(now)
+            .await?
+            .into_iter()
+            .find(|(k, _)| k.kid == kid);
+        Ok(revoked)
+    }
+
     /// Every stored key with its status, oldest first.
     pub async fn list(&self, now: i64) -> Result<Vec<(StoredKey, KeyStatus)>, KeyError> {
         let stored = self.store.list_signing_keys().await?;
@@ -291,6 +334,15 @@ impl KeyRing {
         let verifier = set.verifiers.get(header.kid.as_deref()?)?;
         if header.alg != verifier.alg {
             return None;
+        }
+        // ECDSA signatures are malleable: (r, n − s) verifies like (r, s).
+        // We sign with low s only, so a high s is someone else's token.
+        if verifier.alg == jsonwebtoken::Algorithm::ES256 {
+            let signature = token.rsplit('.').next()?;
+            let raw = URL_SAFE_NO_PAD.decode(signature).ok()?;
+            if !is_low_s_p256(&raw) {
+                return None;
+            }
         }
         let mut validation = jsonwebtoken::Validation::new(verifier.alg);
         validation.validate_exp = false;
@@ -400,7 +452,8 @@ fn open_stored(kek: &KeyEncryptionKey, stored: &StoredKey) -> Result<SigningKey,
 /// they are then ordered by kid alike on every instance.
 fn free_activation_second(stored: &[StoredKey], wanted: i64) -> i64 {
     let mut at = wanted;
-    while stored.iter().any(|k| k.activates_at == at) {
+    let live = || stored.iter().filter(|k| k.revoked_at.is_none());
+    while live().any(|k| k.activates_at == at) {
         at += 1;
     }
     at
@@ -424,6 +477,7 @@ async fn create(
         public_jwk: key.public_jwk().to_string(),
         created_at: now,
         activates_at,
+        revoked_at: None,
     };
     store.insert_signing_key(&stored).await?;
     Ok(stored)
@@ -441,6 +495,7 @@ mod tests {
             public_jwk: String::new(),
             created_at: 0,
             activates_at,
+            revoked_at: None,
         }
     }
 
@@ -462,5 +517,24 @@ mod tests {
         assert_eq!(key_statuses(&keys, 250), [Retired, Retired, Active]);
         assert_eq!(key_statuses(&keys, 100 + day), [Expired, Retired, Active]);
         assert_eq!(key_statuses(&keys, 200 + day), [Expired, Expired, Active]);
+    }
+
+    #[test]
+    fn a_revoked_key_has_no_part_in_the_others_statuses() {
+        let mut keys = [key("a", 0), key("b", 100), key("c", 200)];
+        keys[2].revoked_at = Some(250);
+        use KeyStatus::*;
+        assert_eq!(key_statuses(&keys, 250), [Retired, Active, Revoked]);
+        keys[1].revoked_at = Some(260);
+        assert_eq!(
+            key_statuses(&keys, 260),
+            [Active, Revoked, Revoked],
+            "with its successors revoked, the oldest key is active again"
+        );
+        assert_eq!(
+            free_activation_second(&keys, 100),
+            100,
+            "revoked keys free their second"
+        );
     }
 }

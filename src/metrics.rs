@@ -97,8 +97,9 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The exposition text; `argon2_queue` is sampled by the caller.
-    pub fn render(&self, argon2_queue: usize) -> String {
+    /// The exposition text; the argon2 queue's depth and its refusals (each
+    /// a 503) are sampled by the caller.
+    pub fn render(&self, argon2_queue: usize, argon2_busy: u64) -> String {
         let mut out = String::with_capacity(4096);
         self.render_requests(&mut out);
         self.render_durations(&mut out);
@@ -130,6 +131,13 @@ impl Metrics {
             "gauge",
             "argon2 verifications running or waiting.",
             argon2_queue,
+        );
+        scalar(
+            &mut out,
+            "tokenmint_argon2_busy_total",
+            "counter",
+            "Authentications answered 503 because the argon2 queue was full.",
+            argon2_busy,
         );
         out
     }
@@ -229,7 +237,7 @@ mod tests {
         m.record_request("/token", 200, Duration::from_millis(3));
         m.record_request("/token", 200, Duration::from_millis(30));
         m.auth_failed(AuthFailure::WrongSecret);
-        let text = m.render(2);
+        let text = m.render(2, 0);
         assert!(
             text.contains("tokenmint_http_requests_total{endpoint=\"/token\",status=\"200\"} 2")
         );

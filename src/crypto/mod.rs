@@ -10,8 +10,8 @@ mod verified_cache;
 
 pub use kek::KeyEncryptionKey;
 pub use random::{random_bytes, random_token};
-pub use secret::{ClientSecret, HasherError, SecretHasher};
-pub use signing::{Algorithm, SigningKey};
+pub use secret::{ClientSecret, HasherError, Lane, REFUSAL_HASHES, SecretHasher};
+pub use signing::{Algorithm, SigningKey, is_low_s_p256};
 pub use verified_cache::{Fingerprint, VerifiedSecrets};
 
 /// A cryptographic operation failed in a way that is not the caller's fault

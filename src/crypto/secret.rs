@@ -2,8 +2,9 @@
 //! argon2id PHC strings, verified on the blocking pool.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -45,6 +46,17 @@ impl fmt::Debug for ClientSecret {
 /// bounds how many run at once, and at most `max_waiting` more may queue —
 /// beyond that the caller is told `Busy` at once instead of holding memory
 /// and a connection while a flood drains.
+///
+/// Two lanes share the queue. Callers with failures on record (`Lane::Suspect`)
+/// may hold only `SUSPECT_WAITING` places in it, so however many addresses
+/// flood wrong secrets, a caller with a clean record (`Lane::Clean`) waits
+/// behind a few verifications at most, never behind the whole flood.
+///
+/// Every refusal takes the time of `REFUSAL_HASHES` verifications and the
+/// usual queue wait, whatever the client: unknown ids are refused by
+/// sleeping that long (no CPU, no place in the queue), and a client with one
+/// live hash sleeps for the second. The durations are running averages of
+/// real verifications, so they follow the machine and its load.
 #[derive(Clone)]
 pub struct SecretHasher {
     inner: Arc<Inner>,
@@ -52,16 +64,35 @@ pub struct SecretHasher {
 
 struct Inner {
     argon2: Argon2<'static>,
-    /// A hash of a random secret nobody knows, verified when the client is
-    /// unknown so that "no such client" costs exactly what "wrong secret"
-    /// costs and timing does not reveal which ids exist.
-    dummy_hash: String,
     permits: Semaphore,
     /// One argon2 working memory per permit, reused (see `verify_with`).
     memory: Mutex<Vec<Vec<Block>>>,
     waiting: AtomicUsize,
+    suspects_waiting: AtomicUsize,
     max_waiting: usize,
+    /// Running averages, in nanoseconds: one verification's compute time,
+    /// and the wait for a permit.
+    hash_nanos: AtomicU64,
+    wait_nanos: AtomicU64,
+    /// Verifications refused because the queue was full.
+    busy: AtomicU64,
 }
+
+/// Which share of the queue a verification may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    /// No failures on record for the caller: the whole queue.
+    Clean,
+    /// Failures on record: at most `SUSPECT_WAITING` places.
+    Suspect,
+}
+
+/// Places in the queue that callers with failures on record may hold.
+const SUSPECT_WAITING: usize = 8;
+
+/// Every refusal costs as long as this many verifications: the most live
+/// hashes a client has (current and, during an overlap, previous).
+pub const REFUSAL_HASHES: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HasherError {
@@ -97,17 +128,38 @@ impl SecretHasher {
         let params = Params::new(19 * 1024, 2, 1, None)
             .map_err(|_| CryptoError("invalid argon2 parameters"))?;
         let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy_hash = hash_with(&argon2, &ClientSecret::generate()?)?;
+        // One hash now seeds the running average that refusals sleep by.
+        let started = Instant::now();
+        hash_with(&argon2, &ClientSecret::generate()?)?;
+        let seed = nanos(started.elapsed());
         Ok(Self {
             inner: Arc::new(Inner {
                 argon2,
-                dummy_hash,
                 permits: Semaphore::new(concurrency.max(1)),
                 memory: Mutex::new(Vec::new()),
                 waiting: AtomicUsize::new(0),
+                suspects_waiting: AtomicUsize::new(0),
                 max_waiting,
+                hash_nanos: AtomicU64::new(seed),
+                wait_nanos: AtomicU64::new(0),
+                busy: AtomicU64::new(0),
             }),
         })
+    }
+
+    /// Verifications refused so far because the queue was full (each a 503).
+    pub fn busy_total(&self) -> u64 {
+        self.inner.busy.load(Ordering::Relaxed)
+    }
+
+    /// Refuses without any argon2 work, in the time a real refusal takes:
+    /// for an unknown, malformed or disabled client id.
+    pub async fn refuse_without_work(&self) {
+        let inner = &self.inner;
+        let hash = inner.hash_nanos.load(Ordering::Relaxed);
+        let wait = inner.wait_nanos.load(Ordering::Relaxed);
+        let total = wait + hash * u64::from(REFUSAL_HASHES);
+        tokio::time::sleep(jitter(total)).await;
     }
 
     /// Verifications queued or running now.
@@ -119,67 +171,128 @@ impl SecretHasher {
     pub async fn hash(&self, secret: ClientSecret) -> Result<String, HasherError> {
         let inner = self.inner.clone();
         Ok(self
-            .run(move || hash_with(&inner.argon2, &secret))
+            .run(Lane::Clean, move || hash_with(&inner.argon2, &secret))
             .await??)
     }
 
-    /// Which of `hashes` `secret` matches, if any. With no hashes (unknown
-    /// client), the dummy hash is verified instead and the answer is `None`.
-    /// Every hash is tried even after a match, so the cost does not depend on
-    /// which one matched.
+    /// Which of `hashes` (at most `REFUSAL_HASHES`) `secret` matches, if
+    /// any. Every hash is tried even after a match, so the cost does not
+    /// depend on which one matched; a refusal is padded, by sleeping, to
+    /// `REFUSAL_HASHES` verifications.
     pub async fn verify(
         &self,
         secret: ClientSecret,
         hashes: Vec<String>,
+        lane: Lane,
     ) -> Result<Option<usize>, HasherError> {
         let inner = self.inner.clone();
-        self.run(move || {
-            // At most one buffer per permit exists: the pool is only drawn
-            // from while a permit is held.
-            let mut memory = inner.lock_memory().pop().unwrap_or_default();
-            let found = if hashes.is_empty() {
-                let _ = verify_with(&secret, &inner.dummy_hash, &mut memory);
-                None
-            } else {
-                hashes.iter().enumerate().fold(None, |found, (i, hash)| {
+        let computed = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
+        let found = self
+            .run(lane, move || {
+                // At most one buffer per permit exists: the pool is only drawn
+                // from while a permit is held.
+                let mut memory = inner.lock_memory().pop().unwrap_or_default();
+                let started = Instant::now();
+                let found = hashes.iter().enumerate().fold(None, |found, (i, hash)| {
                     let matched = verify_with(&secret, hash, &mut memory);
                     found.or(matched.then_some(i))
-                })
-            };
-            inner.lock_memory().push(memory);
-            found
-        })
-        .await
+                });
+                if computed > 0 {
+                    let each = nanos(started.elapsed()) / u64::from(computed);
+                    average(&inner.hash_nanos, each);
+                }
+                inner.lock_memory().push(memory);
+                found
+            })
+            .await?;
+        if found.is_none() && computed < REFUSAL_HASHES {
+            let hash = self.inner.hash_nanos.load(Ordering::Relaxed);
+            let missing = u64::from(REFUSAL_HASHES - computed);
+            tokio::time::sleep(jitter(hash * missing)).await;
+        }
+        Ok(found)
     }
 
     async fn run<T: Send + 'static>(
         &self,
+        lane: Lane,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HasherError> {
         let inner = &self.inner;
-        if inner.waiting.fetch_add(1, Ordering::AcqRel)
-            >= inner.max_waiting + inner.permits.available_permits().max(1)
-        {
-            inner.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(HasherError::Busy);
-        }
-        // Decrements however this future ends, even when the request is dropped.
-        struct Leave<'a>(&'a AtomicUsize);
-        impl Drop for Leave<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-        let _leave = Leave(&inner.waiting);
+        let _place = Place::take(
+            &inner.waiting,
+            inner.max_waiting + inner.permits.available_permits().max(1),
+        )
+        .ok_or_else(|| self.busy())?;
+        let _suspect_place = match lane {
+            Lane::Clean => None,
+            Lane::Suspect => Some(
+                Place::take(&inner.suspects_waiting, SUSPECT_WAITING).ok_or_else(|| self.busy())?,
+            ),
+        };
+        let queued = Instant::now();
         let _permit = inner
             .permits
             .acquire()
             .await
             .map_err(|_| CryptoError("the secret hasher is shut down"))?;
+        average(&inner.wait_nanos, nanos(queued.elapsed()));
         Ok(tokio::task::spawn_blocking(work)
             .await
             .map_err(|_| CryptoError("argon2 task failed"))?)
     }
+}
+
+impl SecretHasher {
+    fn busy(&self) -> HasherError {
+        self.inner.busy.fetch_add(1, Ordering::Relaxed);
+        HasherError::Busy
+    }
+}
+
+/// A place in a bounded queue, given back however the holder's future ends
+/// (even when the request is dropped).
+struct Place<'a>(&'a AtomicUsize);
+
+impl<'a> Place<'a> {
+    fn take(count: &'a AtomicUsize, limit: usize) -> Option<Self> {
+        if count.fetch_add(1, Ordering::AcqRel) >= limit {
+            count.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self(count))
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Moves a running average an eighth of the way towards `sample`. Updates
+/// may race; an average that misses a sample is still an average.
+fn average(value: &AtomicU64, sample: u64) {
+    let old = value.load(Ordering::Relaxed);
+    let new = if old == 0 {
+        sample
+    } else {
+        old - old / 8 + sample / 8
+    };
+    value.store(new, Ordering::Relaxed);
+}
+
+/// `nanos` ± 10 %, so that the sleeps are not smoother than real work.
+fn jitter(nanos: u64) -> Duration {
+    let spread = nanos / 5;
+    let offset = random_bytes::<8>()
+        .map(|b| u64::from_le_bytes(b) % spread.max(1))
+        .unwrap_or(spread / 2);
+    Duration::from_nanos(nanos - nanos / 10 + offset)
 }
 
 fn hash_with(argon2: &Argon2<'_>, secret: &ClientSecret) -> Result<String, CryptoError> {
@@ -251,11 +364,69 @@ mod tests {
             .await
             .unwrap();
         let both = vec![other, hash.clone()];
-        assert_eq!(hasher.verify(secret.clone(), both).await.unwrap(), Some(1));
+        let clean = Lane::Clean;
+        assert_eq!(
+            hasher.verify(secret.clone(), both, clean).await.unwrap(),
+            Some(1)
+        );
         let wrong = ClientSecret::new("wrong".into());
-        assert_eq!(hasher.verify(wrong, vec![hash]).await.unwrap(), None);
-        assert_eq!(hasher.verify(secret, vec![]).await.unwrap(), None);
+        assert_eq!(
+            hasher
+                .verify(wrong, vec![hash], Lane::Suspect)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(hasher.verify(secret, vec![], clean).await.unwrap(), None);
         assert_eq!(hasher.queue_depth(), 0);
+    }
+
+    #[tokio::test]
+    async fn refusals_take_as_long_without_work_and_suspects_get_a_few_places() {
+        let hasher = SecretHasher::new(1, 64).unwrap();
+        let hash = hasher
+            .hash(ClientSecret::generate().unwrap())
+            .await
+            .unwrap();
+        let wrong = || ClientSecret::new("wrong".into());
+        // Warm the averages with real refusals.
+        for _ in 0..3 {
+            hasher
+                .verify(wrong(), vec![hash.clone()], Lane::Clean)
+                .await
+                .unwrap();
+        }
+        let per_hash = Duration::from_nanos(hasher.inner.hash_nanos.load(Ordering::Relaxed));
+        let started = Instant::now();
+        hasher.refuse_without_work().await;
+        let slept = started.elapsed();
+        assert!(
+            slept >= per_hash * REFUSAL_HASHES * 8 / 10,
+            "an unknown id is refused in the time of {REFUSAL_HASHES} hashes: {slept:?} vs {per_hash:?} each"
+        );
+
+        // Suspects may hold only SUSPECT_WAITING places; clean callers more.
+        let mut flood = Vec::new();
+        for _ in 0..SUSPECT_WAITING + 4 {
+            let (h, s) = (hasher.clone(), hash.clone());
+            flood.push(tokio::spawn(async move {
+                h.verify(wrong(), vec![s], Lane::Suspect).await
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let clean = hasher
+            .verify(wrong(), vec![hash.clone()], Lane::Clean)
+            .await;
+        assert!(
+            clean.is_ok(),
+            "a clean caller gets a place during the flood"
+        );
+        let mut busy = 0;
+        for task in flood {
+            busy += u32::from(matches!(task.await.unwrap(), Err(HasherError::Busy)));
+        }
+        assert!(busy >= 4, "suspects beyond their share are refused: {busy}");
+        assert_eq!(hasher.busy_total(), u64::from(busy), "and counted");
     }
 
     #[test]

@@ -198,11 +198,15 @@ impl SigningKey {
         let failed = |_| CryptoError("signing failed");
         let signing_input = jwt.as_bytes();
         let signature: Vec<u8> = match &self.pair {
-            KeyPair::Ec(pair) => pair
-                .sign(&self.rng, signing_input)
-                .map_err(failed)?
-                .as_ref()
-                .to_vec(),
+            KeyPair::Ec(pair) => {
+                let mut sig = pair
+                    .sign(&self.rng, signing_input)
+                    .map_err(failed)?
+                    .as_ref()
+                    .to_vec();
+                to_low_s_p256(&mut sig);
+                sig
+            }
             KeyPair::Ed(pair) => pair.sign(signing_input).as_ref().to_vec(),
             KeyPair::Rsa(pair) => {
                 let mut sig = vec![0u8; pair.public_modulus_len()];
@@ -217,6 +221,43 @@ impl SigningKey {
     }
 }
 
+/// The order n of the P-256 group, big-endian.
+const P256_N: [u8; 32] = [
+    0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xBC, 0xE6, 0xFA, 0xAD, 0xA7, 0x17, 0x9E, 0x84, 0xF3, 0xB9, 0xCA, 0xC2, 0xFC, 0x63, 0x25, 0x51,
+];
+
+/// ⌊n / 2⌋ for P-256, big-endian: the largest "low" s.
+const P256_HALF_N: [u8; 32] = [
+    0x7F, 0xFF, 0xFF, 0xFF, 0x80, 0x00, 0x00, 0x00, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+    0xDE, 0x73, 0x7D, 0x56, 0xD3, 0x8B, 0xCF, 0x42, 0x79, 0xDC, 0xE5, 0x61, 0x7E, 0x31, 0x92, 0xA8,
+];
+
+/// Whether a JWS ES256 signature (`r || s`, 64 bytes) has s ≤ n/2. Both s
+/// and n − s verify, so accepting only one makes the signature unique.
+pub fn is_low_s_p256(signature: &[u8]) -> bool {
+    signature.len() == 64 && signature[32..] <= P256_HALF_N[..]
+}
+
+/// Replaces a high s with n − s, which verifies the same.
+fn to_low_s_p256(signature: &mut [u8]) {
+    if signature.len() == 64 && !is_low_s_p256(signature) {
+        negate_s_p256(signature);
+    }
+}
+
+/// s ← n − s in a 64-byte `r || s` signature: the other signature that
+/// verifies for the same message (the tests forge with it).
+pub fn negate_s_p256(signature: &mut [u8]) {
+    let s = &mut signature[32..];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let d = i16::from(P256_N[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(d < 0);
+        s[i] = (d + (borrow << 8)) as u8;
+    }
+}
+
 fn b64(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
@@ -225,6 +266,28 @@ fn b64(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use jsonwebtoken::{DecodingKey, Validation, decode, decode_header, jwk::Jwk};
+
+    #[test]
+    fn es256_signs_with_low_s_and_its_high_twin_is_told_apart() {
+        let (key, _) = SigningKey::generate(Algorithm::ES256).unwrap();
+        let jwk: Jwk = serde_json::from_value(key.public_jwk().clone()).unwrap();
+        let decoding = DecodingKey::from_jwk(&jwk).unwrap();
+        let mut validation = Validation::new(jsonwebtoken::Algorithm::ES256);
+        validation.required_spec_claims.clear();
+        for _ in 0..32 {
+            let token = key.sign_jwt(&json!({"sub": "svc"})).unwrap();
+            let (input, signature) = token.rsplit_once('.').unwrap();
+            let mut sig = URL_SAFE_NO_PAD.decode(signature).unwrap();
+            assert!(is_low_s_p256(&sig), "we sign with low s");
+            negate_s_p256(&mut sig);
+            assert!(!is_low_s_p256(&sig), "n - s is high");
+            let twin = format!("{input}.{}", URL_SAFE_NO_PAD.encode(&sig));
+            assert!(
+                decode::<Value>(&twin, &decoding, &validation).is_ok(),
+                "the high twin verifies mathematically, so it must be refused by s"
+            );
+        }
+    }
 
     #[test]
     fn every_algorithm_signs_tokens_jsonwebtoken_verifies() {

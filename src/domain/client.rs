@@ -45,6 +45,11 @@ pub struct Client {
     /// Token lifetime in seconds; `None` uses the server default.
     pub token_ttl: Option<u32>,
     pub enabled: bool,
+    /// Tokens issued (`iat`) before this Unix second are inactive: a client
+    /// made, disabled or told to revoke its tokens at second T moves it to
+    /// T + 1, so no token from before — of this client or of an earlier
+    /// client with the same id — counts again.
+    pub tokens_valid_after: i64,
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,

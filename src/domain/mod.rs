@@ -9,6 +9,24 @@ pub mod scope;
 use std::fmt;
 use std::time::Duration;
 
+/// The most bytes of one caller-supplied string (a client id, a path) that a
+/// log line carries: enough to recognise any real value, and a bound on how
+/// much log one request can write.
+pub const LOG_EXCERPT_BYTES: usize = 128;
+
+/// `s` cut to `LOG_EXCERPT_BYTES` at a character boundary, for logs. Log it
+/// with `?` so that it is escaped as well as bounded.
+pub fn log_excerpt(s: &str) -> &str {
+    if s.len() <= LOG_EXCERPT_BYTES {
+        return s;
+    }
+    let mut end = LOG_EXCERPT_BYTES;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Failure limits for client authentication; `None` turns a counter off.
 #[derive(Debug, Clone)]
 pub struct ThrottleSettings {

@@ -83,6 +83,7 @@ pub enum ApiError {
     /// 403: RFC 6750 §3.1 `insufficient_scope`, naming the scope required.
     InsufficientScope(String),
     NotFound,
+    NoSuchKey,
     Conflict,
     /// 400 naming the field.
     Invalid {
@@ -138,6 +139,7 @@ impl IntoResponse for ApiError {
                 "not_found",
                 "no such client".to_owned(),
             ),
+            Self::NoSuchKey => (StatusCode::NOT_FOUND, "not_found", "no such key".to_owned()),
             Self::Conflict => (
                 StatusCode::CONFLICT,
                 "conflict",
@@ -254,6 +256,12 @@ fn describe(rejection: &JsonRejection) -> String {
     }
 }
 
+/// 404 for an operation on one key.
+#[allow(dead_code)]
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "No such key")]
+pub struct NoSuchKey(ApiErrorBody<'static>);
+
 fn clients(app: &AppState) -> ClientAdmin<'_> {
     ClientAdmin::new(app.store.as_ref(), app.tokens.authenticator().hasher())
 }
@@ -348,6 +356,19 @@ pub async fn rotate_secret(
     Ok((NO_STORE, Json(rotated)).into_response())
 }
 
+/// `POST /admin/clients/{id}/revoke-tokens` — every token the client holds
+/// now becomes inactive.
+#[utoipa::path(post, path = "/admin/clients/{id}/revoke-tokens", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")),
+    responses((status = 200, description = "OK", body = ClientView), NoSuchClient, AdminFailures))]
+pub async fn revoke_tokens(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<ClientView>, ApiError> {
+    let client = clients(&app).revoke_tokens(&id, unix_now()).await?;
+    Ok(Json(ClientView::from(&client)))
+}
+
 /// `GET /admin/keys`
 #[utoipa::path(get, path = "/admin/keys", tag = "admin", security(("admin_bearer" = [])),
     responses((status = 200, description = "OK", body = Vec<KeyView>), AdminFailures))]
@@ -384,4 +405,20 @@ pub async fn rotate_key(
     // refresh tick.
     app.keys.refresh(now).await?;
     Ok((StatusCode::CREATED, Json(KeyView::new(&key, status))).into_response())
+}
+
+/// `POST /admin/keys/{kid}/revoke` — withdraw a key at once (compromise).
+#[utoipa::path(post, path = "/admin/keys/{kid}/revoke", tag = "admin", security(("admin_bearer" = [])), params(("kid" = String, Path, description = "The key id")),
+    responses((status = 200, description = "Revoked", body = KeyView), NoSuchKey, AdminFailures))]
+pub async fn revoke_key(
+    _: Admin,
+    State(app): State<AppState>,
+    Path(kid): Path<String>,
+) -> Result<Json<KeyView>, ApiError> {
+    let (key, status) = app
+        .keys
+        .revoke(&kid, unix_now())
+        .await?
+        .ok_or(ApiError::NoSuchKey)?;
+    Ok(Json(KeyView::new(&key, status)))
 }

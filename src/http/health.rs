@@ -20,13 +20,14 @@ pub async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus text format 0.0.4", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoResponse {
-    let queue = app.tokens.authenticator().hasher().queue_depth();
+    let hasher = app.tokens.authenticator().hasher();
+    let (queue, busy) = (hasher.queue_depth(), hasher.busy_total());
     (
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )],
-        app.metrics.render(queue),
+        app.metrics.render(queue, busy),
     )
 }
 

@@ -131,8 +131,10 @@ fn admin_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
             admin::delete_client
         ))
         .routes(routes!(admin::rotate_secret))
+        .routes(routes!(admin::revoke_tokens))
         .routes(routes!(admin::list_keys))
         .routes(routes!(admin::rotate_key))
+        .routes(routes!(admin::revoke_key))
 }
 
 /// Answers other methods on a POST-only endpoint with a JSON 405 and `Allow`.

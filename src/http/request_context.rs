@@ -16,6 +16,7 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use super::AppState;
+use crate::domain::log_excerpt;
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -40,7 +41,12 @@ pub async fn request_context(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let id = format!("{}-{}", prefix(), NEXT.fetch_add(1, Ordering::Relaxed));
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = ?log_excerpt(request.method().as_str()),
+        path = ?log_excerpt(request.uri().path()),
+    );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     app.metrics

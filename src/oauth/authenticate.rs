@@ -23,10 +23,10 @@ use std::sync::Arc;
 use super::OAuthError;
 use super::client_auth::ClientCredentials;
 use super::throttle::Throttle;
-use crate::crypto::{SecretHasher, VerifiedSecrets};
-use crate::domain::client::{Client, validate_client_id};
+use crate::crypto::{Lane, SecretHasher, VerifiedSecrets};
+use crate::domain::client::{Client, MAX_CLIENT_ID_LEN, validate_client_id};
 use crate::metrics::{AuthFailure, Metrics};
-use crate::store::{CachedClients, StoreFuture};
+use crate::store::{CachedClients, StoreError, StoreFuture};
 
 /// The two ways the authenticator reads a client: from memory when a row is
 /// fresh enough for the warm path, and from the database before any argon2
@@ -73,6 +73,11 @@ impl ClientAuthenticator {
         }
     }
 
+    /// The client's row as the store holds it now.
+    pub async fn fresh_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        self.clients.fresh(client_id).await
+    }
+
     pub fn hasher(&self) -> &SecretHasher {
         &self.hasher
     }
@@ -85,6 +90,13 @@ impl ClientAuthenticator {
         address: Option<IpAddr>,
         now: i64,
     ) -> Result<Client, OAuthError> {
+        // An id no client can have (over the length limit) is refused before
+        // any work: it reveals nothing, and it is not worth a wait or a log
+        // line of its size.
+        if credentials.client_id.len() > MAX_CLIENT_ID_LEN {
+            self.metrics.auth_failed(AuthFailure::UnknownClient);
+            return Err(OAuthError::InvalidClient("client authentication failed"));
+        }
         let well_formed = validate_client_id(&credentials.client_id).is_ok();
         // Failures are counted per id whether or not the client exists: a
         // limit that only real ids could reach would tell which ids are real.
@@ -128,9 +140,10 @@ impl ClientAuthenticator {
         }
         self.check_throttle(counted_id, address)?;
         let hashes: Vec<String> = live_hashes(&client, now).map(str::to_owned).collect();
+        let lane = self.lane(counted_id, address);
         let matched = self
             .hasher
-            .verify(credentials.secret.clone(), hashes.clone())
+            .verify(credentials.secret.clone(), hashes.clone(), lane)
             .await?;
         match matched {
             Some(i) => {
@@ -141,8 +154,10 @@ impl ClientAuthenticator {
         }
     }
 
-    /// Unknown, malformed or disabled: verify the dummy hash all the same, so
-    /// the refusal takes as long as a wrong secret's.
+    /// Unknown, malformed or disabled: refused in the time a wrong secret
+    /// takes, so that timing does not tell which ids exist — but by waiting,
+    /// not hashing, so that made-up ids cost no CPU and no place in the
+    /// argon2 queue.
     async fn refuse_unknown(
         &self,
         credentials: &ClientCredentials,
@@ -150,10 +165,19 @@ impl ClientAuthenticator {
         address: Option<IpAddr>,
     ) -> Result<Client, OAuthError> {
         self.check_throttle(counted_id, address)?;
-        self.hasher
-            .verify(credentials.secret.clone(), Vec::new())
-            .await?;
+        self.hasher.refuse_without_work().await;
         Err(self.refuse(AuthFailure::UnknownClient, counted_id, address, credentials))
+    }
+
+    /// Callers with failures on record share a small part of the argon2
+    /// queue, so that a flood of wrong secrets cannot keep a clean caller
+    /// (a real client, new or restarted) waiting behind it.
+    fn lane(&self, client_id: Option<&str>, address: Option<IpAddr>) -> Lane {
+        if self.throttle.has_failures(client_id, address) {
+            Lane::Suspect
+        } else {
+            Lane::Clean
+        }
     }
 
     fn check_throttle(

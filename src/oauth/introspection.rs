@@ -7,6 +7,10 @@ use serde_json::Value;
 use super::OAuthError;
 use super::client_auth::{ClientCredentials, resolve_credentials};
 use super::params::FormParams;
+use crate::domain::client::{Client, MAX_TOKEN_TTL};
+
+/// How far in the future an `iat` may be (clocks of instances drift).
+const CLOCK_SKEW: i64 = 60;
 
 /// `token` (and an optional `token_type_hint`, which we may ignore: RFC 7009
 /// §2.1 and RFC 7662 §2.1 let the server search every token type it has, and
@@ -66,9 +70,30 @@ impl VerifiedClaims {
             .is_some_and(|s| s.split(' ').any(|t| t == wanted))
     }
 
-    /// Within its validity window at `now`.
+    /// Within its validity window at `now`, and shaped like a token we
+    /// issue: never longer-lived than `MAX_TOKEN_TTL`, never issued in the
+    /// future. A token that is neither was not made by this server's rules
+    /// (a forgery with a compromised key, say) and is refused.
     pub fn is_current(&self, now: i64) -> bool {
-        now < self.exp && self.nbf.is_none_or(|nbf| nbf <= now)
+        now < self.exp
+            && self.nbf.is_none_or(|nbf| nbf <= now)
+            && self.exp.saturating_sub(self.iat) <= i64::from(MAX_TOKEN_TTL)
+            && self.iat <= now.saturating_add(CLOCK_SKEW)
+    }
+
+    /// Whether `client`, as it is now, still grants this token: enabled,
+    /// the token issued after `tokens_valid_after` (no revoke-tokens, no
+    /// disabling, no re-creation since), and every scope still allowed.
+    pub fn is_granted_by(&self, client: &Client) -> bool {
+        client.enabled
+            && self.iat >= client.tokens_valid_after
+            && self
+                .scope
+                .as_deref()
+                .unwrap_or_default()
+                .split(' ')
+                .filter(|t| !t.is_empty())
+                .all(|t| client.scopes.contains(t))
     }
 }
 
@@ -124,5 +149,78 @@ impl IntrospectionResponse {
             iss: Some(claims.iss),
             jti: Some(claims.jti),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::client::SecretHashes;
+    use crate::domain::scope::Scope;
+
+    fn claims(iat: i64, exp: i64, scope: &str) -> VerifiedClaims {
+        VerifiedClaims {
+            iss: "https://issuer".into(),
+            sub: "svc".into(),
+            client_id: "svc".into(),
+            aud: Value::String("https://api".into()),
+            iat,
+            nbf: Some(iat),
+            exp,
+            jti: "j".into(),
+            scope: Some(scope.into()),
+        }
+    }
+
+    fn client(scopes: &str, tokens_valid_after: i64) -> Client {
+        Client {
+            client_id: "svc".into(),
+            secrets: SecretHashes {
+                current: String::new(),
+                previous: None,
+            },
+            scopes: Scope::parse(scopes).unwrap(),
+            default_scopes: Scope::parse("").unwrap(),
+            audiences: vec![],
+            default_audience: None,
+            grant_types: vec![],
+            token_ttl: None,
+            enabled: true,
+            created_at: 0,
+            updated_at: 0,
+            tokens_valid_after,
+        }
+    }
+
+    #[test]
+    fn current_means_in_its_window_and_shaped_like_ours() {
+        let ttl = i64::from(MAX_TOKEN_TTL);
+        assert!(claims(1000, 1000 + ttl, "a").is_current(1500));
+        assert!(
+            !claims(1000, 1000 + ttl, "a").is_current(1000 + ttl),
+            "expired"
+        );
+        assert!(
+            !claims(1000, 1001 + ttl, "a").is_current(1500),
+            "longer-lived than any token we issue"
+        );
+        assert!(
+            !claims(1000 + 2 * CLOCK_SKEW, 2000 + ttl, "a").is_current(1000),
+            "issued in the future"
+        );
+    }
+
+    #[test]
+    fn granted_while_the_client_still_grants_it() {
+        let token = claims(100, 200, "a b");
+        assert!(token.is_granted_by(&client("a b c", 100)));
+        assert!(!token.is_granted_by(&client("a b c", 101)), "revoked after");
+        assert!(
+            !token.is_granted_by(&client("a c", 0)),
+            "scope b taken away"
+        );
+        let mut disabled = client("a b", 0);
+        disabled.enabled = false;
+        assert!(!token.is_granted_by(&disabled));
     }
 }

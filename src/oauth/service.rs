@@ -10,7 +10,9 @@ use super::OAuthError;
 use super::authenticate::ClientAuthenticator;
 use super::introspection::{IntrospectionResponse, TokenRequestByCaller, VerifiedClaims};
 use super::token::{AccessTokenClaims, Audience, TokenRequest, TokenResponse, decide_grant};
+use crate::clock::wait_until;
 use crate::crypto::random_token;
+use crate::domain::log_excerpt;
 use crate::keys::KeyRing;
 use crate::store::Store;
 
@@ -50,7 +52,7 @@ impl TokenService {
 
     /// `POST /token` for the client credentials grant (RFC 6749 §4.4.2-3).
     // The client id is caller input: `?` escapes it, so it cannot forge log lines.
-    #[tracing::instrument(skip_all, fields(client_id = ?request.credentials.client_id))]
+    #[tracing::instrument(skip_all, fields(client_id = ?log_excerpt(&request.credentials.client_id)))]
     pub async fn issue(
         &self,
         request: TokenRequest,
@@ -61,6 +63,15 @@ impl TokenService {
             .auth
             .authenticate(&request.credentials, address, now)
             .await?;
+        // Within the second its tokens were revoked (or it was made), a
+        // client's new token waits for the next second: `iat` is whole
+        // seconds, and a token stamped with that second would be inactive.
+        let now = if client.tokens_valid_after > now {
+            wait_until(client.tokens_valid_after).await;
+            client.tokens_valid_after
+        } else {
+            now
+        };
         let grant = decide_grant(
             &client,
             request.scope.as_ref(),
@@ -128,8 +139,12 @@ impl TokenService {
         if self.store.is_token_revoked(&claims.jti).await? {
             return Ok(None);
         }
-        let client = self.store.get_client(&claims.client_id).await?;
-        Ok(client.is_some_and(|c| c.enabled).then_some(claims))
+        // Fresh, not from the warm path's row cache: a revocation, a
+        // disabling or a narrowed scope made a moment ago elsewhere counts.
+        let client = self.auth.fresh_client(&claims.client_id).await?;
+        Ok(client
+            .is_some_and(|c| claims.is_granted_by(&c))
+            .then_some(claims))
     }
 
     /// `POST /revoke` (RFC 7009). The caller may revoke only its own tokens;

@@ -59,6 +59,14 @@ impl Throttle {
         }
     }
 
+    /// Whether the caller has failures on record in the current window: for
+    /// its address, or for this id from its address.
+    pub fn has_failures(&self, client_id: Option<&str>, address: Option<IpAddr>) -> bool {
+        let ip = address.unwrap_or(UNKNOWN);
+        self.addresses.has_failures(&ip)
+            || client_id.is_some_and(|id| self.pairs.has_failures(&(id.to_owned(), ip)))
+    }
+
     /// Counts a failure against the (id, address) pair, when the id is
     /// well-formed, and against the address.
     pub fn record_failure(&self, client_id: Option<&str>, address: Option<IpAddr>) {
@@ -108,6 +116,16 @@ impl<K: Hash + Eq> Counter<K> {
             }
             _ => Ok(()),
         }
+    }
+
+    fn has_failures(&self, key: &K) -> bool {
+        if self.limit.is_none() {
+            return false;
+        }
+        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+        windows
+            .get(key)
+            .is_some_and(|(started, count)| *count > 0 && started.elapsed() < self.window)
     }
 
     fn record(&self, key: K) {

@@ -208,6 +208,7 @@ mod tests {
             enabled: true,
             created_at: 0,
             updated_at: 0,
+            tokens_valid_after: 0,
         }
     }
 

@@ -140,6 +140,10 @@ impl Store for CachedClients {
         self.inner.list_signing_keys()
     }
 
+    fn revoke_signing_key<'a>(&'a self, kid: &'a str, at: i64) -> StoreFuture<'a, ()> {
+        self.inner.revoke_signing_key(kid, at)
+    }
+
     fn revoke_token<'a>(
         &'a self,
         jti: &'a str,

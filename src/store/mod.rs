@@ -66,8 +66,10 @@ pub trait Store: Send + Sync + 'static {
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
 
     fn insert_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, ()>;
-    /// Every key, oldest activation first.
+    /// Every key, oldest activation first, with its revocation if any.
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<StoredKey>>;
+    /// Withdraws a key (compromise); revoking twice keeps the first time.
+    fn revoke_signing_key<'a>(&'a self, kid: &'a str, at: i64) -> StoreFuture<'a, ()>;
 
     /// Records a revoked token until `expires_at`; revoking twice is fine.
     fn revoke_token<'a>(
@@ -94,6 +96,9 @@ pub struct StoredKey {
     /// When the key starts signing (rotation pre-publishes keys). A key stops
     /// signing when the next key activates.
     pub activates_at: i64,
+    /// When the key was withdrawn, if it was: it then neither signs, nor is
+    /// published, nor verifies anything.
+    pub revoked_at: Option<i64>,
 }
 
 impl std::fmt::Debug for StoredKey {

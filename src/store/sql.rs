@@ -8,18 +8,23 @@ use crate::domain::scope::Scope;
 
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, scopes, default_scopes, audiences, default_audience, grant_types, \
-     token_ttl, enabled, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+     token_ttl, enabled, created_at, updated_at, tokens_valid_after) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, previous_secret_hash = $3, \
      previous_secret_expires_at = $4, scopes = $5, default_scopes = $6, audiences = $7, \
-     default_audience = $8, grant_types = $9, token_ttl = $10, enabled = $11, updated_at = $13 \
+     default_audience = $8, grant_types = $9, token_ttl = $10, enabled = $11, updated_at = $13, \
+     tokens_valid_after = $14 \
      WHERE client_id = $1 AND created_at = $12";
 pub const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE client_id = $1";
 pub const LIST_CLIENTS: &str = "SELECT * FROM clients ORDER BY client_id";
 pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 pub const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, \
      activates_at) VALUES ($1, $2, $3, $4, $5, $6)";
-pub const LIST_KEYS: &str = "SELECT * FROM signing_keys ORDER BY activates_at, kid";
+pub const LIST_KEYS: &str = "SELECT k.kid, k.alg, k.private_key, k.public_jwk, k.created_at, \
+     k.activates_at, r.revoked_at FROM signing_keys k LEFT JOIN revoked_keys r ON r.kid = k.kid \
+     ORDER BY k.activates_at, k.kid";
+pub const REVOKE_KEY: &str =
+    "INSERT INTO revoked_keys (kid, revoked_at) VALUES ($1, $2) ON CONFLICT (kid) DO NOTHING";
 pub const REVOKE_TOKEN: &str = "INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";
 pub const IS_REVOKED: &str = "SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1";
 pub const PRUNE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at <= $1";
@@ -39,6 +44,7 @@ pub struct ClientRow {
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub tokens_valid_after: i64,
 }
 
 impl ClientRow {
@@ -57,6 +63,7 @@ impl ClientRow {
             enabled: c.enabled,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            tokens_valid_after: c.tokens_valid_after,
         }
     }
 
@@ -89,6 +96,7 @@ impl ClientRow {
             enabled: self.enabled,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            tokens_valid_after: self.tokens_valid_after,
             client_id: self.client_id,
         })
     }
@@ -109,6 +117,7 @@ pub struct KeyRow {
     pub public_jwk: String,
     pub created_at: i64,
     pub activates_at: i64,
+    pub revoked_at: Option<i64>,
 }
 
 impl From<KeyRow> for StoredKey {
@@ -120,11 +129,12 @@ impl From<KeyRow> for StoredKey {
             public_jwk: r.public_jwk,
             created_at: r.created_at,
             activates_at: r.activates_at,
+            revoked_at: r.revoked_at,
         }
     }
 }
 
-/// `sql` with a client's columns bound as `$1`…`$13`, in `ClientRow` order
+/// `sql` with a client's columns bound as `$1`…`$14`, in `ClientRow` order
 /// (the order of `INSERT_CLIENT` and `UPDATE_CLIENT`).
 macro_rules! client_query {
     ($sql:expr, $client:expr) => {{
@@ -143,6 +153,7 @@ macro_rules! client_query {
             .bind(r.enabled)
             .bind(r.created_at)
             .bind(r.updated_at)
+            .bind(r.tokens_valid_after)
     }};
 }
 pub(crate) use client_query;
@@ -267,6 +278,21 @@ macro_rules! impl_sql_store {
                     .fetch_all(&self.pool)
                     .await?;
                     Ok(rows.into_iter().map(Into::into).collect())
+                }))
+            }
+
+            fn revoke_signing_key<'a>(
+                &'a self,
+                kid: &'a str,
+                at: i64,
+            ) -> $crate::store::StoreFuture<'a, ()> {
+                Box::pin($crate::store::bounded(self.timeout, async move {
+                    sqlx::query($crate::store::sql::REVOKE_KEY)
+                        .bind(kid)
+                        .bind(at)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
                 }))
             }
 

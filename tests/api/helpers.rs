@@ -238,6 +238,17 @@ impl TestApp {
         .await
     }
 
+    /// The `access_token` of a token request with this form body, asserting
+    /// success.
+    pub async fn token_with_body(&self, id: &str, secret: &str, body: &str) -> String {
+        let response = self.token(body, Some((id, secret))).await;
+        assert_eq!(response.status(), 200, "token for {id} ({body})");
+        json(response).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
     /// A token for `id`, asserting success.
     pub async fn token_for(&self, id: &str, secret: &str) -> String {
         let response = self

@@ -3,7 +3,53 @@
 
 use crate::helpers::{ServerProcess as Server, TestApp, both_stores, form, json};
 
-both_stores!(trace_logs_hold_no_secret_and_no_token);
+both_stores!(
+    trace_logs_hold_no_secret_and_no_token,
+    caller_strings_are_cut_in_the_logs
+);
+
+/// A 16 KiB client id or path is refused at once, and no log line carries
+/// more than a short excerpt of it: a caller cannot inflate the logs.
+async fn caller_strings_are_cut_in_the_logs(app: TestApp) {
+    let mut env = app.env.clone();
+    env.push(("TOKENMINT_LOG".into(), "debug".into()));
+    let server = Server::start(&env);
+    let http = reqwest::Client::new();
+    let huge = "i".repeat(16 * 1024);
+    for _ in 0..20 {
+        let response = http
+            .post(format!("{}/token", server.address))
+            .header("authorization", crate::helpers::basic_header(&huge, "s"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "an absurd id is refused");
+        let body = format!(
+            "grant_type=client_credentials&{}",
+            form(&[("client_id", &huge[..8 * 1024]), ("client_secret", "s")])
+        );
+        let response = http
+            .post(format!("{}/token", server.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401);
+        let path = format!("{}/{}", server.address, "p".repeat(8 * 1024));
+        assert_eq!(http.get(path).send().await.unwrap().status(), 404);
+    }
+    let (_, output) = server.stop();
+    let longest = output.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest < 1024, "a log line of {longest} bytes");
+    assert!(
+        output.len() < 128 * 1024,
+        "60 requests wrote {} bytes of log",
+        output.len()
+    );
+}
 
 async fn trace_logs_hold_no_secret_and_no_token(app: TestApp) {
     let imported = "Sup3r-Secret-Value:%+ é";

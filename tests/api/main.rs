@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin;
+mod authority;
 mod cli;
 mod credential_cache;
 mod database_faults;

@@ -4,10 +4,16 @@
 //! from other addresses locks a client out.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use crate::helpers::{Backend, TestApp, both_stores, json, post_form};
 
-both_stores!(no_lockout_from_other_addresses);
+both_stores!(
+    no_lockout_from_other_addresses,
+    a_flood_from_many_addresses_does_not_starve_a_new_client
+);
 
 const GRANT: &str = "grant_type=client_credentials";
 
@@ -144,4 +150,57 @@ async fn no_lockout_from_other_addresses(app: TestApp) {
     assert_eq!(json(introspected).await["active"], true);
     let revoked = app.revoke(&token, Some((&id, &secret))).await;
     assert_eq!(revoked.status(), 200, "revocation by the client");
+}
+
+/// Wrong secrets from 100 addresses, each under its own limit — for made-up
+/// ids and for a real client's id — while a client that was never verified
+/// presents its correct secret: it gets its token, not a 503.
+async fn a_flood_from_many_addresses_does_not_starve_a_new_client(app: TestApp) {
+    let (victim, _) = app.standard_client().await;
+    let (id, secret) = app.standard_client().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicU32::new(0));
+    let mut flood = Vec::new();
+    for n in 0..100u8 {
+        let attacker = reqwest::Client::builder()
+            .local_address(IpAddr::from([127, 0, 1, n + 1]))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let (url, victim) = (app.url("/token"), victim.clone());
+        let (stop, refused) = (stop.clone(), refused.clone());
+        flood.push(tokio::spawn(async move {
+            let mut i = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let made_up = format!("ghost-{n}-{i}");
+                let target = if i.is_multiple_of(2) {
+                    victim.as_str()
+                } else {
+                    &made_up
+                };
+                let response = post_form(&attacker, &url, GRANT, Some((target, "guess"))).await;
+                if matches!(response.status().as_u16(), 401 | 429 | 503) {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = app.token_status(&id, &secret).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in flood {
+        task.await.unwrap();
+    }
+    assert!(refused.load(Ordering::Relaxed) >= 100, "the flood ran");
+    assert_eq!(
+        status, 200,
+        "the new client's correct secret during the flood"
+    );
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let text = metrics.text().await.unwrap();
+    assert!(
+        text.contains("tokenmint_argon2_busy_total"),
+        "503s for a full queue are counted"
+    );
 }

@@ -1,0 +1,6 @@
+-- Signing keys withdrawn after a compromise. Key rows themselves are never
+-- updated; a revocation is a row here, read with the keys.
+CREATE TABLE revoked_keys (
+    kid        TEXT PRIMARY KEY NOT NULL,
+    revoked_at INTEGER NOT NULL
+) STRICT;
