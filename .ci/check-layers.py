@@ -22,7 +22,8 @@ ALLOWED = {
     "fault": set(),
     "metrics": set(),
     "telemetry": set(),
-    "tls": set(),
+    "net": set(),
+    "tls": {"net"},
     # the core
     "crypto": {"fault"},
     "store": {"domain", "fault"},
@@ -31,10 +32,10 @@ ALLOWED = {
     "admin": {"domain", "fault", "clock", "crypto", "store", "keys"},
     # the faces and the assembly
     "http": {"domain", "fault", "clock", "crypto", "store", "keys", "metrics",
-             "oauth", "admin", "tls"},
+             "oauth", "admin", "tls", "net"},
     "config": {"domain", "crypto", "store", "telemetry"},
     "startup": {"domain", "fault", "clock", "crypto", "store", "keys",
-                "metrics", "oauth", "http", "tls", "config"},
+                "metrics", "oauth", "http", "tls", "net", "config"},
     "cli": {"domain", "fault", "clock", "crypto", "store", "keys", "admin",
             "startup", "config", "telemetry"},
 }

@@ -46,6 +46,9 @@ const SETTINGS: &[(&str, &str)] = &[
     ),
     ("throttle_window", "TOKENMINT_THROTTLE_WINDOW"),
     ("admin_listen", "TOKENMINT_ADMIN_LISTEN"),
+    ("metrics_listen", "TOKENMINT_METRICS_LISTEN"),
+    ("header_read_timeout", "TOKENMINT_HEADER_READ_TIMEOUT"),
+    ("max_connections", "TOKENMINT_MAX_CONNECTIONS"),
     ("admin_scope", "TOKENMINT_ADMIN_SCOPE"),
     ("tls_cert", "TOKENMINT_TLS_CERT"),
     ("tls_key", "TOKENMINT_TLS_KEY"),
@@ -79,6 +82,13 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     /// The scope an access token needs for the admin API.
     pub admin_scope: String,
+    /// Serve `/metrics` on this address only.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Seconds a connection may take to send a request head, and may stay
+    /// idle between requests.
+    pub header_read_timeout: u64,
+    /// Open connections at most, over every listener.
+    pub max_connections: usize,
     /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
     pub tls: Option<TlsFiles>,
 }
@@ -190,6 +200,7 @@ impl RawSettings {
     fn validate(self) -> Result<Config, ConfigError> {
         let (listen, issuer, tls) = self.listener()?;
         let (admin_listen, admin_scope) = self.admin()?;
+        let (metrics_listen, header_read_timeout, max_connections) = self.connections()?;
         let (data_dir, database, pool, key_encryption_key) = self.storage()?;
         let (token_ttl, signing_alg, jwks_max_age, key_rotation_interval) = self.tokens()?;
         let (credential_cache_ttl, throttle) = self.authentication()?;
@@ -216,6 +227,9 @@ impl RawSettings {
             throttle,
             admin_listen,
             admin_scope,
+            metrics_listen,
+            header_read_timeout,
+            max_connections,
             tls,
         })
     }
@@ -251,6 +265,25 @@ impl RawSettings {
                 .ok_or_else(|| format!("'{v}' is not a scope token (RFC 6749 §3.3)"))
         })?;
         Ok((admin_listen, admin_scope))
+    }
+
+    /// The metrics listener and the bounds on connections.
+    fn connections(&self) -> Result<(Option<SocketAddr>, u64, usize), ConfigError> {
+        let metrics_listen = self.parse("metrics_listen", |v| {
+            v.parse::<SocketAddr>()
+                .map_err(|_| format!("expected an address such as 127.0.0.1:9090, got '{v}'"))
+        })?;
+        let header_read_timeout = self.require("header_read_timeout", |v| {
+            parse_duration(v)
+                .filter(|s| (1..=3600).contains(s))
+                .ok_or_else(|| format!("expected a duration from 1s to 1h such as 10s, got '{v}'"))
+        })?;
+        let max_connections = self.require("max_connections", |v| positive(v, 1_000_000))?;
+        Ok((
+            metrics_listen,
+            header_read_timeout,
+            usize::try_from(max_connections).unwrap_or(usize::MAX),
+        ))
     }
 
     /// The database, its pool, and the key that seals signing keys in it.

@@ -20,7 +20,8 @@
 //! - [`metrics`] — the Prometheus registry behind `/metrics`.
 //! - [`startup`] — `Application::build` and `run_until_stopped`.
 //! - [`cli`] — the command line; [`telemetry`] — logging; [`tls`] — the
-//!   optional rustls listener.
+//!   optional rustls listener; [`net`] — the connection cap and the
+//!   open-file limit.
 
 pub mod admin;
 pub mod cli;
@@ -32,6 +33,7 @@ pub mod fault;
 pub mod http;
 pub mod keys;
 pub mod metrics;
+pub mod net;
 pub mod oauth;
 pub mod startup;
 pub mod store;

@@ -14,12 +14,14 @@ use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
 use crate::fault::Cause;
-use crate::http::{AppState, Peer, Surface, router};
+use crate::http::{AppState, Surface, router, serve};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::metrics::Metrics;
+use crate::net::{ConnectionLimit, TcpAccept};
 use crate::oauth::throttle::Throttle;
 use crate::oauth::{ClientAuthenticator, TokenService};
 use crate::store::{self, CLIENT_CACHE_TTL, CachedClients, Store, StoreError};
+use crate::tls::TlsListener;
 
 /// Verifications that may wait for an argon2 slot. At ~25 ms each on one
 /// core, 64 queued is under two seconds of work.
@@ -65,9 +67,14 @@ pub struct Application {
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     /// The admin API's own listener, when `admin_listen` is set.
     admin_listener: Option<TcpListener>,
+    /// `/metrics` on a listener of its own, when `metrics_listen` is set
+    /// (and differs from `admin_listen`).
+    metrics_listener: Option<TcpListener>,
     address: SocketAddr,
     issuer: String,
     state: AppState,
+    connections: ConnectionLimit,
+    header_read_timeout: Duration,
 }
 
 impl Application {
@@ -125,19 +132,37 @@ impl Application {
             metrics,
             admin_scope: config.admin_scope.as_str().into(),
         };
-        let admin_listener = match config.admin_listen {
-            Some(address) => Some(TcpListener::bind(address).await.map_err(|e| {
-                StartupError::io(format!("cannot listen on {address} (admin_listen)"), e)
-            })?),
-            None => None,
-        };
+        let admin_listener = bind_private(config.admin_listen, "admin_listen").await?;
+        // The same address as the admin API means "on the admin listener"
+        // (port 0 asks for a fresh port each time, so it never means that).
+        let metrics_listen = config
+            .metrics_listen
+            .filter(|m| m.port() == 0 || Some(*m) != config.admin_listen);
+        let metrics_listener = bind_private(metrics_listen, "metrics_listen").await?;
+        let open_files = crate::net::raise_open_file_limit();
+        // Leave descriptors for the database pool, files and the CLI's work.
+        let max_connections = open_files.map_or(config.max_connections, |n| {
+            config
+                .max_connections
+                .min(usize::try_from(n.saturating_sub(128)).unwrap_or(usize::MAX))
+        });
+        if max_connections < config.max_connections {
+            tracing::warn!(
+                max_connections,
+                open_files,
+                "the open-file limit caps the connections below max_connections"
+            );
+        }
         Ok(Self {
             listener,
             admin_listener,
+            metrics_listener,
             tls,
             address,
             issuer,
             state,
+            connections: ConnectionLimit::new(max_connections),
+            header_read_timeout: Duration::from_secs(config.header_read_timeout),
         })
     }
 
@@ -168,46 +193,66 @@ impl Application {
             shutdown.await;
             let _ = stop.send(true);
         });
-        let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = stopped.wait_for(|s| *s).await;
+        let until_stopped = || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
         };
-        let surface = if self.admin_listener.is_some() {
-            Surface::Public
-        } else {
-            Surface::All
+        // Once a private listener exists, the public one serves neither the
+        // admin API nor the metrics.
+        let has_admin = self.admin_listener.is_some();
+        let has_metrics = self.metrics_listener.is_some();
+        let public_surface = Surface {
+            public: true,
+            admin: !has_admin,
+            metrics: !has_admin && !has_metrics,
         };
-        let app = router(self.state.clone(), surface).into_make_service_with_connect_info::<Peer>();
-        let public = async {
-            match self.tls {
-                Some(config) => {
-                    let listener = crate::tls::TlsListener::new(self.listener, config)?;
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(until_stopped(stopped.clone()))
-                        .await
-                }
-                None => {
-                    axum::serve(self.listener, app)
-                        .with_graceful_shutdown(until_stopped(stopped.clone()))
-                        .await
+        let admin_surface = Surface {
+            public: false,
+            admin: true,
+            metrics: !has_metrics,
+        };
+        let metrics_surface = Surface {
+            public: false,
+            admin: false,
+            metrics: true,
+        };
+        let timeout = self.header_read_timeout;
+        let limit = self.connections.clone();
+        let public = {
+            let app = router(self.state.clone(), public_surface);
+            let stopped = until_stopped();
+            let (listener, tls, limit) = (self.listener, self.tls, limit.clone());
+            async move {
+                match tls {
+                    Some(config) => {
+                        let tls = TlsListener::new(listener, config, limit);
+                        serve(tls, app, timeout, stopped).await;
+                    }
+                    None => serve(TcpAccept { listener, limit }, app, timeout, stopped).await,
                 }
             }
         };
-        let admin = async {
-            let Some(listener) = self.admin_listener else {
-                return Ok(());
-            };
-            if let Ok(address) = listener.local_addr() {
-                tracing::info!(%address, "admin API listening");
+        let private = |listener: Option<TcpListener>, surface: Surface, name: &'static str| {
+            let app = router(self.state.clone(), surface);
+            let stopped = until_stopped();
+            let limit = limit.clone();
+            async move {
+                let Some(listener) = listener else {
+                    return;
+                };
+                if let Ok(address) = listener.local_addr() {
+                    tracing::info!(%address, "{name} listening");
+                }
+                serve(TcpAccept { listener, limit }, app, timeout, stopped).await;
             }
-            let app = router(self.state.clone(), Surface::Admin)
-                .into_make_service_with_connect_info::<Peer>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(until_stopped(stopped.clone()))
-                .await
         };
-        let (public, admin) = tokio::join!(public, admin);
+        let admin = private(self.admin_listener, admin_surface, "admin API");
+        let metrics = private(self.metrics_listener, metrics_surface, "metrics");
+        tokio::join!(public, admin, metrics);
         maintenance.abort();
-        public.and(admin)
+        Ok(())
     }
 
     /// The admin listener's address, when the admin API has its own.
@@ -216,6 +261,27 @@ impl Application {
             .as_ref()
             .and_then(|l| l.local_addr().ok())
     }
+
+    /// The metrics listener's address, when `/metrics` has its own.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+}
+
+/// Binds a private listener (admin API, metrics) when its setting is set.
+async fn bind_private(
+    address: Option<SocketAddr>,
+    setting: &str,
+) -> Result<Option<TcpListener>, StartupError> {
+    let Some(address) = address else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(address)
+        .await
+        .map_err(|e| StartupError::io(format!("cannot listen on {address} ({setting})"), e))?;
+    Ok(Some(listener))
 }
 
 /// Background upkeep while serving: re-read the signing keys every

@@ -1,10 +1,10 @@
 //! Optional TLS for the listener (rustls, on the aws-lc-rs provider).
 //!
 //! The handshake runs in a task of its own, with a deadline, so that a slow
-//! or silent client cannot stall the accept loop; `TlsListener` hands axum
-//! only connections whose handshake has completed.
+//! or silent client cannot stall the accept loop; `TlsListener` hands the
+//! server only connections whose handshake has completed. A connection
+//! holds its place under the connection cap while it handshakes.
 
-use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +17,8 @@ use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{TlsAcceptor, rustls};
+
+use crate::net::{Accept, ConnectionLimit, Limited, accept_tcp};
 
 /// A client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,32 +48,25 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
 }
 
 pub struct TlsListener {
-    local: SocketAddr,
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    ready: mpsc::Receiver<(Limited<TlsStream<TcpStream>>, SocketAddr)>,
     accepting: tokio::task::JoinHandle<()>,
 }
 
 impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> io::Result<Self> {
-        let local = tcp.local_addr()?;
+    /// Accepts on `tcp` within `limit`; a connection holds its place from
+    /// before the TCP accept, through its handshake, until it closes.
+    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>, limit: ConnectionLimit) -> Self {
         let acceptor = TlsAcceptor::from(config);
         let (tx, ready) = mpsc::channel(READY_QUEUE);
         let accepting = tokio::spawn(async move {
             loop {
-                let (stream, peer) = match tcp.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off, go on.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
+                let (stream, peer) = accept_tcp(&tcp, &limit).await;
                 let (acceptor, tx) = (acceptor.clone(), tx.clone());
                 tokio::spawn(async move {
+                    let (stream, place) = stream.into_parts();
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
-                            let _ = tx.send((tls, peer)).await;
+                            let _ = tx.send((Limited::new(tls, place), peer)).await;
                         }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -79,34 +74,26 @@ impl TlsListener {
                 });
             }
         });
-        Ok(Self {
-            local,
-            ready,
-            accepting,
-        })
+        Self { ready, accepting }
+    }
+}
+
+impl Accept for TlsListener {
+    type Io = Limited<TlsStream<TcpStream>>;
+
+    /// The next connection whose handshake has completed.
+    async fn accept(&mut self) -> (Self::Io, SocketAddr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // The accept task never ends on its own; if it did, wait forever
+            // rather than spin (shutdown still completes around us).
+            None => std::future::pending().await,
+        }
     }
 }
 
 impl Drop for TlsListener {
     fn drop(&mut self) {
         self.accepting.abort();
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(connection) => connection,
-            // The accept task never ends on its own; if it did, wait forever
-            // rather than spin (shutdown still works: axum stops calling us).
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
     }
 }

@@ -9,7 +9,10 @@ mod health;
 mod openapi;
 mod request_context;
 mod response;
+mod serve;
 mod token;
+
+pub use serve::serve;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,24 +42,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub std::net::SocketAddr);
 
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
-    for Peer
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
 #[derive(Clone)]
 pub struct AppState {
     pub tokens: Arc<TokenService>,
@@ -67,19 +52,49 @@ pub struct AppState {
     pub admin_scope: Arc<str>,
 }
 
-/// Which routes a listener serves.
+/// Which routes a listener serves. Every listener also answers `/healthz`,
+/// `/readyz` and `/openapi.json` (describing that listener's routes only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    /// Everything: the public endpoints and the admin API.
-    All,
-    /// The public endpoints only (the admin API has its own listener).
-    Public,
-    /// The admin API only, with health for its own probes.
-    Admin,
+pub struct Surface {
+    /// Token, introspection, revocation, metadata, JWKS.
+    pub public: bool,
+    /// The admin API.
+    pub admin: bool,
+    /// `/metrics`.
+    pub metrics: bool,
+}
+
+impl Surface {
+    /// One listener for everything (no private listener configured).
+    pub const ALL: Self = Self {
+        public: true,
+        admin: true,
+        metrics: true,
+    };
 }
 
 pub fn router(state: AppState, surface: Surface) -> Router {
-    let (routes, _) = documented_routes(surface).split_for_parts();
+    let (routes, mut api) = documented_routes(surface).split_for_parts();
+    api.paths.paths.insert(
+        "/openapi.json".to_owned(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .tag("operations")
+                .summary(Some("This document"))
+                .response("200", utoipa::openapi::Response::new("OpenAPI 3 document")),
+        ),
+    );
+    let document = axum::body::Bytes::from(api.to_json().unwrap_or_else(|_| "{}".to_owned()));
+    let openapi_json = move || {
+        let document = document.clone();
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                document,
+            )
+        }
+    };
     routes
         .route("/openapi.json", get(openapi_json))
         .fallback(response::not_found)
@@ -99,13 +114,18 @@ pub fn router(state: AppState, surface: Surface) -> Router {
 /// `#[utoipa::path]` — so the OpenAPI document lists exactly what is served.
 fn documented_routes(surface: Surface) -> OpenApiRouter<AppState> {
     let mut routes = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi());
-    if surface != Surface::Admin {
+    if surface.public {
         routes = public_routes(routes);
     }
-    if surface != Surface::Public {
+    if surface.admin {
         routes = admin_routes(routes);
     }
-    routes.routes(routes!(health::healthz))
+    if surface.metrics {
+        routes = routes.routes(routes!(health::metrics));
+    }
+    routes
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
 }
 
 /// OAuth, discovery and operations endpoints.
@@ -117,8 +137,6 @@ fn public_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(discovery::jwks))
         .routes(routes!(discovery::metadata))
         .routes(routes!(discovery::openid_configuration))
-        .routes(routes!(health::readyz))
-        .routes(routes!(health::metrics))
 }
 
 /// The admin API: clients and keys.
@@ -144,32 +162,5 @@ fn post_only(route: UtoipaMethodRouter<AppState>) -> UtoipaMethodRouter<AppState
         schemas,
         paths,
         methods.fallback(response::method_not_allowed_post),
-    )
-}
-
-/// The whole surface's document, built once.
-pub fn openapi_document() -> &'static str {
-    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        let (_, mut api) = documented_routes(Surface::All).split_for_parts();
-        api.paths.paths.insert(
-            "/openapi.json".to_owned(),
-            utoipa::openapi::path::PathItem::new(
-                utoipa::openapi::HttpMethod::Get,
-                utoipa::openapi::path::OperationBuilder::new()
-                    .tag("operations")
-                    .summary(Some("This document"))
-                    .response("200", utoipa::openapi::Response::new("OpenAPI 3 document")),
-            ),
-        );
-        api.to_json().unwrap_or_else(|_| "{}".to_owned())
-    })
-}
-
-/// `GET /openapi.json`
-async fn openapi_json() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        openapi_document(),
     )
 }

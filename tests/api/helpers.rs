@@ -56,6 +56,7 @@ pub(crate) use both_stores;
 pub struct TestApp {
     pub address: String,
     pub admin_address: Option<String>,
+    pub metrics_address: Option<String>,
     pub issuer: String,
     pub http: reqwest::Client,
     pub store: Arc<dyn Store>,
@@ -72,6 +73,8 @@ pub struct Instance {
     pub address: String,
     /// `http://…` of the admin listener, when `TOKENMINT_ADMIN_LISTEN` is set.
     pub admin_address: Option<String>,
+    /// `http://…` of the metrics listener, when `TOKENMINT_METRICS_LISTEN` is set.
+    pub metrics_address: Option<String>,
     pub issuer: String,
     pub store: Arc<dyn Store>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -91,6 +94,7 @@ impl Instance {
         let issuer = app.issuer().to_owned();
         let store = app.store();
         let admin_address = app.admin_address().map(|a| format!("http://{a}"));
+        let metrics_address = app.metrics_address().map(|a| format!("http://{a}"));
         let (tx, rx) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until_stopped(async move {
             let _ = rx.await;
@@ -98,6 +102,7 @@ impl Instance {
         Self {
             address,
             admin_address,
+            metrics_address,
             issuer,
             store,
             shutdown: Some(tx),
@@ -187,6 +192,7 @@ impl TestApp {
         Some(Self {
             address: server.address.clone(),
             admin_address: server.admin_address.clone(),
+            metrics_address: server.metrics_address.clone(),
             issuer: server.issuer.clone(),
             http: reqwest::Client::new(),
             store: server.store.clone(),

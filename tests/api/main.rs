@@ -7,6 +7,7 @@ mod helpers;
 mod admin;
 mod authority;
 mod cli;
+mod connections;
 mod credential_cache;
 mod database_faults;
 mod discovery;

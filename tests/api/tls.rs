@@ -1,5 +1,6 @@
 //! HTTPS with rustls from certificate and key paths: a real TLS handshake
-//! against a test certificate, a token over it, and no plain HTTP beside it.
+//! against a test certificate, a token over it (with 500 silent connections
+//! open beside it), and no plain HTTP beside it.
 
 use std::sync::Arc;
 
@@ -38,6 +39,16 @@ async fn serves_https_with_the_configured_certificate() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
+    // Connections that never start a handshake hold no place for long and
+    // do not stop a real client.
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        idle.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap(),
+        );
+    }
     let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
         .unwrap();
