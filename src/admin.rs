@@ -22,6 +22,14 @@ use crate::store::{Store, StoreError, StoredKey};
 /// an unbounded input is unbounded work.
 pub const MAX_IMPORTED_SECRET_LEN: usize = 1024;
 
+/// The shortest imported secret, and how many different characters it must
+/// hold. A generated secret is 43 characters of 256 random bits; an imported
+/// one is the holder's choice, and these bounds refuse only the plainly
+/// guessable (`a`, a space, `aaaaaaaaaaaaaaaa`), as NIST SP 800-63B §5.1.1.2
+/// refuses short and repetitive memorized secrets.
+pub const MIN_IMPORTED_SECRET_LEN: usize = 16;
+pub const MIN_IMPORTED_SECRET_DISTINCT: usize = 8;
+
 /// The longest overlap a rotated secret may have: 30 days.
 pub const MAX_SECRET_OVERLAP: u64 = 30 * 86_400;
 
@@ -138,14 +146,19 @@ impl KeyView {
     }
 }
 
-/// A created client and its secret, shown this once.
+/// A created client and its secret, shown this once — unless it was
+/// imported: the holder has it already, and echoing it would only put it in
+/// one more terminal scrollback or CI log.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedClient {
     #[serde(flatten)]
     pub client: ClientView,
-    #[serde(serialize_with = "expose")]
-    #[schema(value_type = String)]
-    pub client_secret: ClientSecret,
+    #[serde(
+        serialize_with = "expose_generated",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>)]
+    pub client_secret: Option<ClientSecret>,
 }
 
 /// A rotated secret, shown this once.
@@ -163,6 +176,13 @@ pub struct RotatedSecret {
 /// stays redacted.
 fn expose<S: Serializer>(secret: &ClientSecret, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(secret.expose())
+}
+
+fn expose_generated<S: Serializer>(secret: &Option<ClientSecret>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => expose(secret, s),
+        None => s.serialize_none(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -235,6 +255,7 @@ impl<'a> ClientAdmin<'a> {
         if let Some(ttl) = new.token_ttl {
             validate_token_ttl(ttl)?;
         }
+        let was_imported = imported.is_some();
         let secret = match imported {
             Some(secret) => {
                 validate_imported_secret(&secret)?;
@@ -266,11 +287,16 @@ impl<'a> ClientAdmin<'a> {
         tracing::info!(client_id = %client.client_id, "created client");
         Ok(CreatedClient {
             client: ClientView::from(&client),
-            client_secret: secret,
+            client_secret: (!was_imported).then_some(secret),
         })
     }
 
     pub async fn get(&self, client_id: &str) -> Result<Client, AdminError> {
+        // An id no client can have (a NUL byte, a space) is not looked up:
+        // some databases refuse such text with an error, not "no row".
+        if validate_client_id(client_id).is_err() {
+            return Err(AdminError::NotFound);
+        }
         self.store
             .get_client(client_id)
             .await?
@@ -419,7 +445,7 @@ impl<'a> ClientAdmin<'a> {
     }
 
     pub async fn delete(&self, client_id: &str) -> Result<(), AdminError> {
-        if !self.store.delete_client(client_id).await? {
+        if validate_client_id(client_id).is_err() || !self.store.delete_client(client_id).await? {
             return Err(AdminError::NotFound);
         }
         tracing::info!(client_id, "deleted client");
@@ -432,13 +458,28 @@ fn parse_scopes(field: &'static str, tokens: &[String]) -> Result<Scope, FieldEr
     clients::parse_scope(field, &tokens.join(" "))
 }
 
-fn validate_imported_secret(secret: &ClientSecret) -> Result<(), FieldError> {
+/// The rule for an imported secret; the message never quotes the secret.
+pub fn validate_imported_secret(secret: &ClientSecret) -> Result<(), FieldError> {
     let s = secret.expose();
-    if s.is_empty() || s.len() > MAX_IMPORTED_SECRET_LEN {
-        return Err(FieldError::new(
-            "client_secret",
-            format!("an imported secret must be 1 to {MAX_IMPORTED_SECRET_LEN} bytes"),
+    let refuse = |why: String| Err(FieldError::new("client_secret", why));
+    if s.len() > MAX_IMPORTED_SECRET_LEN {
+        return refuse(format!(
+            "an imported secret is at most {MAX_IMPORTED_SECRET_LEN} bytes"
         ));
+    }
+    if s.chars().count() < MIN_IMPORTED_SECRET_LEN {
+        return refuse(format!(
+            "an imported secret needs at least {MIN_IMPORTED_SECRET_LEN} characters"
+        ));
+    }
+    let distinct: std::collections::BTreeSet<char> = s.chars().collect();
+    if distinct.len() < MIN_IMPORTED_SECRET_DISTINCT {
+        return refuse(format!(
+            "an imported secret needs at least {MIN_IMPORTED_SECRET_DISTINCT} different characters"
+        ));
+    }
+    if s.trim() != s {
+        return refuse("an imported secret may not start or end with white space".to_owned());
     }
     Ok(())
 }

@@ -428,19 +428,30 @@ fn named(e: AdminError, id: &str) -> Failure {
     }
 }
 
+/// The secret on standard input, without the one line ending `echo` and
+/// here-strings add. Never cut: an input over the limit is refused whole.
 fn read_secret_from_stdin() -> Result<ClientSecret, Failure> {
-    let mut raw = String::new();
+    // One byte more than the longest secret with a "\r\n" tells "too long"
+    // without reading an unbounded input.
+    let limit = MAX_IMPORTED_SECRET_LEN + 3;
+    let mut raw = Vec::with_capacity(limit);
     std::io::stdin()
-        .take(MAX_IMPORTED_SECRET_LEN as u64 + 2)
-        .read_to_string(&mut raw)
+        .take(limit as u64)
+        .read_to_end(&mut raw)
         .map_err(|e| Failure::Other(format!("cannot read the secret from standard input: {e}")))?;
-    // One trailing newline is how `echo` and here-strings end input; it is
-    // not part of the secret.
     let secret = raw
-        .strip_suffix('\n')
-        .map(|s| s.strip_suffix('\r').unwrap_or(s))
+        .strip_suffix(b"\n")
+        .map(|s| s.strip_suffix(b"\r").unwrap_or(s))
         .unwrap_or(&raw);
-    Ok(ClientSecret::new(secret.to_owned()))
+    if secret.len() > MAX_IMPORTED_SECRET_LEN {
+        return Err(Failure::Usage(format!(
+            "invalid client_secret: an imported secret is at most {MAX_IMPORTED_SECRET_LEN} bytes"
+        )));
+    }
+    let secret = String::from_utf8(secret.to_vec()).map_err(|_| {
+        Failure::Usage("invalid client_secret: the secret is not UTF-8 text".to_owned())
+    })?;
+    Ok(ClientSecret::new(secret))
 }
 
 fn describe(v: &ClientView) -> String {
@@ -462,11 +473,17 @@ fn describe(v: &ClientView) -> String {
 }
 
 fn describe_created(created: &CreatedClient) -> String {
-    format!(
-        "{}\nclient_secret:    {}\n\nStore this secret now: it is shown only once.",
-        describe(&created.client),
-        created.client_secret.expose()
-    )
+    match &created.client_secret {
+        Some(secret) => format!(
+            "{}\nclient_secret:    {}\n\nStore this secret now: it is shown only once.",
+            describe(&created.client),
+            secret.expose()
+        ),
+        None => format!(
+            "{}\nclient_secret:    (imported; not shown)",
+            describe(&created.client)
+        ),
+    }
 }
 
 fn describe_rotated(rotated: &RotatedSecret) -> String {

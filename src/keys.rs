@@ -108,6 +108,8 @@ pub enum KeyError {
     Unusable { kid: String, reason: String },
     #[error("no active signing key")]
     NoActiveKey,
+    #[error("the key-encryption key does not open the signing keys in the database")]
+    WrongKek,
 }
 
 impl From<KeyError> for Fault {
@@ -172,6 +174,14 @@ impl KeyRing {
         now: i64,
     ) -> Result<Self, KeyError> {
         let mut stored = store.list_signing_keys().await?;
+        // Before anything is written: a key-encryption key that opens none
+        // of the stored keys is the wrong one, and a key sealed with it
+        // would be unreadable by every other instance.
+        if let Some(newest) = stored.iter().rev().find(|k| k.revoked_at.is_none())
+            && open_stored(&kek, newest).is_err()
+        {
+            return Err(KeyError::WrongKek);
+        }
         let statuses = key_statuses(&stored, now);
         let active = stored
             .iter()

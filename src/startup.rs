@@ -316,8 +316,25 @@ pub async fn open_key_ring(
         jwks_max_age: config.jwks_max_age,
         rotate_after: config.key_rotation_interval,
     };
+    // A missing generated KEK beside a database that holds keys is a lost
+    // file, not a first start: making a new one would orphan every key.
+    let generated = config.data_dir.join(KEK_FILE);
+    if config.key_encryption_key.is_none()
+        && !generated.exists()
+        && !store.list_signing_keys().await?.is_empty()
+    {
+        return Err(StartupError::Config(ConfigError(format!(
+            "invalid setting key_encryption_key (TOKENMINT_KEY_ENCRYPTION_KEY): the database holds signing keys, but the key-encryption key file {} is missing; restore it, or set TOKENMINT_KEY_ENCRYPTION_KEY",
+            generated.display()
+        ))));
+    }
     let kek = key_encryption_key(config)?;
-    Ok(KeyRing::open(store, kek, settings, unix_now()).await?)
+    match KeyRing::open(store, kek, settings, unix_now()).await {
+        Err(KeyError::WrongKek) => Err(StartupError::Config(ConfigError(
+            "invalid setting key_encryption_key (TOKENMINT_KEY_ENCRYPTION_KEY): it does not open the signing keys in the database; every instance sharing a database needs the same key".to_owned(),
+        ))),
+        other => Ok(other?),
+    }
 }
 
 /// Opens the configured store, applying migrations first when `migrate`.
@@ -361,8 +378,14 @@ fn key_encryption_key(config: &Config) -> Result<KeyEncryptionKey, StartupError>
     }
 }
 
+/// The data folder, made readable by its owner only when we create it (it
+/// holds the database and the key-encryption key).
 fn create_data_dir(config: &Config) -> Result<(), StartupError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&config.data_dir).map_err(|e| {
         StartupError::io(
             format!("cannot create data folder {}", config.data_dir.display()),
             e,

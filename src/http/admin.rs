@@ -235,6 +235,27 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// The `{id}` or `{kid}` of an admin path, percent-decoded; a segment that
+/// does not decode to text is a 400 in our error format, not axum's plain
+/// text.
+pub struct PathId(pub String);
+
+impl FromRequestParts<AppState> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, app).await {
+            Ok(Path(id)) => Ok(Self(id)),
+            Err(_) => Err(ApiError::BadBody(
+                "the path segment is not percent-encoded UTF-8".to_owned(),
+            )),
+        }
+    }
+}
+
 /// A JSON body whose rejection is a 400 in our error format.
 pub struct Body<T>(pub T);
 
@@ -301,7 +322,7 @@ pub async fn create_client(
 pub async fn get_client(
     _: Admin,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ClientView>, ApiError> {
     Ok(Json(ClientView::from(&clients(&app).get(&id).await?)))
 }
@@ -312,7 +333,7 @@ pub async fn get_client(
 pub async fn update_client(
     _: Admin,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(changes): Body<ClientChanges>,
 ) -> Result<Json<ClientView>, ApiError> {
     Ok(Json(ClientView::from(
@@ -326,7 +347,7 @@ pub async fn update_client(
 pub async fn delete_client(
     _: Admin,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
     clients(&app).delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -347,7 +368,7 @@ pub struct RotateSecret {
 pub async fn rotate_secret(
     _: Admin,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
     Body(rotate): Body<RotateSecret>,
 ) -> Result<Response, ApiError> {
     let rotated = clients(&app)
@@ -363,7 +384,7 @@ pub async fn rotate_secret(
 pub async fn revoke_tokens(
     _: Admin,
     State(app): State<AppState>,
-    Path(id): Path<String>,
+    PathId(id): PathId,
 ) -> Result<Json<ClientView>, ApiError> {
     let client = clients(&app).revoke_tokens(&id, unix_now()).await?;
     Ok(Json(ClientView::from(&client)))
@@ -413,7 +434,7 @@ pub async fn rotate_key(
 pub async fn revoke_key(
     _: Admin,
     State(app): State<AppState>,
-    Path(kid): Path<String>,
+    PathId(kid): PathId,
 ) -> Result<Json<KeyView>, ApiError> {
     let (key, status) = app
         .keys

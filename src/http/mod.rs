@@ -139,9 +139,10 @@ fn public_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(discovery::openid_configuration))
 }
 
-/// The admin API: clients and keys.
+/// The admin API: clients and keys. Every answer is `no-store`: clients and
+/// keys are not for shared caches, and some answers carry a secret.
 fn admin_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
-    routes
+    let admin = OpenApiRouter::new()
         .routes(routes!(admin::list_clients, admin::create_client))
         .routes(routes!(
             admin::get_client,
@@ -153,6 +154,15 @@ fn admin_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_keys))
         .routes(routes!(admin::rotate_key))
         .routes(routes!(admin::revoke_key))
+        .layer(axum::middleware::map_response(no_store));
+    routes.merge(admin)
+}
+
+async fn no_store(mut response: axum::response::Response) -> axum::response::Response {
+    for (name, value) in response::NO_STORE {
+        response.headers_mut().insert(name, value);
+    }
+    response
 }
 
 /// Answers other methods on a POST-only endpoint with a JSON 405 and `Allow`.

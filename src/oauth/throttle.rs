@@ -50,6 +50,7 @@ impl Throttle {
 
     /// `Err(seconds)` to wait when either counter is over its limit.
     pub fn check(&self, client_id: Option<&str>, address: Option<IpAddr>) -> Result<(), u64> {
+        let address = address.map(source);
         let ip = address.unwrap_or(UNKNOWN);
         let by_client = client_id.map_or(Ok(()), |id| self.pairs.check(&(id.to_owned(), ip)));
         let by_address = address.map_or(Ok(()), |ip| self.addresses.check(&ip));
@@ -62,7 +63,7 @@ impl Throttle {
     /// Whether the caller has failures on record in the current window: for
     /// its address, or for this id from its address.
     pub fn has_failures(&self, client_id: Option<&str>, address: Option<IpAddr>) -> bool {
-        let ip = address.unwrap_or(UNKNOWN);
+        let ip = address.map_or(UNKNOWN, source);
         self.addresses.has_failures(&ip)
             || client_id.is_some_and(|id| self.pairs.has_failures(&(id.to_owned(), ip)))
     }
@@ -70,6 +71,7 @@ impl Throttle {
     /// Counts a failure against the (id, address) pair, when the id is
     /// well-formed, and against the address.
     pub fn record_failure(&self, client_id: Option<&str>, address: Option<IpAddr>) {
+        let address = address.map(source);
         if let Some(id) = client_id {
             self.pairs
                 .record((id.to_owned(), address.unwrap_or(UNKNOWN)));
@@ -77,6 +79,22 @@ impl Throttle {
         if let Some(ip) = address {
             self.addresses.record(ip);
         }
+    }
+}
+
+/// The source a failure is counted against: an IPv4 address, or the /64 an
+/// IPv6 address belongs to — one host commonly holds a whole /64, and
+/// counting each of its 2^64 addresses apart would be no limit at all.
+fn source(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let prefix = u128::from(v6) & !(u128::from(u64::MAX));
+                IpAddr::V6(prefix.into())
+            }
+        },
     }
 }
 
@@ -90,7 +108,7 @@ struct Counter<K> {
     windows: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl<K: Hash + Eq> Counter<K> {
+impl<K: Hash + Eq + Clone> Counter<K> {
     fn new(limit: Option<u32>, window: Duration, max_entries: usize) -> Self {
         Self {
             limit,
@@ -138,11 +156,17 @@ impl<K: Hash + Eq> Counter<K> {
             windows.retain(|_, (started, _)| started.elapsed() < window);
             if windows.len() >= self.max_entries {
                 // Every slot holds a live window: an attack from more sources
-                // than we track. Not tracking the newcomer keeps memory
-                // bounded; the per-client counter and the bounded argon2
-                // queue still hold.
-                tracing::warn!("failure throttle table full; not tracking a new source");
-                return;
+                // than we track. The newcomer is tracked all the same (never
+                // fail open: an untracked source would guess unlimited); the
+                // window that started longest ago makes room.
+                let oldest = windows
+                    .iter()
+                    .min_by_key(|(_, (started, _))| *started)
+                    .map(|(k, _)| k.clone());
+                if let Some(oldest) = oldest {
+                    windows.remove(&oldest);
+                }
+                tracing::warn!("failure throttle table full; forgot the oldest window");
             }
         }
         let entry = windows.entry(key).or_insert((Instant::now(), 0));
@@ -191,11 +215,34 @@ mod tests {
     }
 
     #[test]
-    fn bounded() {
+    fn bounded_and_never_open() {
         let t = Counter::<u32>::new(Some(1), Duration::from_secs(60), 3);
         for k in 0..10 {
             t.record(k);
         }
         assert_eq!(t.windows.lock().unwrap().len(), 3);
+        assert!(
+            t.check(&9).is_err(),
+            "a source met when the table is full is tracked"
+        );
+    }
+
+    #[test]
+    fn ipv6_counts_per_64() {
+        let t = throttle(100, 2);
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        t.record_failure(None, Some(a));
+        t.record_failure(None, Some(b));
+        assert!(t.check(None, Some(a)).is_err(), "one /64, one counter");
+        assert!(t.check(None, Some(other)).is_ok(), "another /64");
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        t.record_failure(None, Some(mapped));
+        t.record_failure(None, Some("10.0.0.1".parse().unwrap()));
+        assert!(
+            t.check(None, Some("10.0.0.1".parse().unwrap())).is_err(),
+            "v4-mapped is v4"
+        );
     }
 }

@@ -17,6 +17,33 @@ use super::sql::impl_sql_store;
 #[error("cannot create the folder {}", .0.display())]
 struct CreateDir(PathBuf, #[source] std::io::Error);
 
+#[derive(Debug, thiserror::Error)]
+#[error("cannot create the database file {}", .0.display())]
+struct CreateFile(PathBuf, #[source] std::io::Error);
+
+/// Creates the database file readable by its owner only, when it does not
+/// exist yet: it holds secret hashes and sealed keys. SQLite gives its WAL
+/// and shared-memory files the database file's permissions.
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
@@ -31,6 +58,8 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(CreateDir(dir.to_owned(), e).into()))?;
         }
+        create_private(path)
+            .map_err(|e| StoreError::Unavailable(CreateFile(path.to_owned(), e).into()))?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)

@@ -8,8 +8,46 @@ use crate::helpers::{Backend, TestApp, both_stores, json};
 
 both_stores!(
     admin_api_requires_an_admin_token,
-    admin_api_manages_clients_and_keys
+    admin_api_manages_clients_and_keys,
+    odd_paths_get_json_errors_and_nothing_is_cached
 );
+
+/// Ids no client can have, and path segments that are not text, answer a
+/// JSON 4xx on both stores (a NUL byte used to be a 500 on Postgres); every
+/// admin answer is `no-store`.
+async fn odd_paths_get_json_errors_and_nothing_is_cached(app: TestApp) {
+    let admin = admin_token(&app).await;
+    let api = app.admin(Some(&admin));
+    for (case, path, status) in [
+        ("a NUL byte", "/admin/clients/a%00b", 404),
+        ("a space", "/admin/clients/a%20b", 404),
+        ("not UTF-8", "/admin/clients/%FF", 400),
+        ("not UTF-8, a key", "/admin/keys/%FF/revoke", 400),
+    ] {
+        let method = if case.contains("key") {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        let response = api.send(method, path, None).await;
+        assert_eq!(response.status(), status, "{case}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{case}");
+        let body = json(response).await;
+        assert!(body["error"].is_string(), "{case}: a JSON error: {body}");
+    }
+    for (case, response) in [
+        ("list", api.list_clients().await),
+        ("show", api.get_client("deployer").await),
+        ("keys", api.list_keys().await),
+        ("no token", app.admin(None).list_clients().await),
+    ] {
+        assert_eq!(response.headers()["cache-control"], "no-store", "{case}");
+    }
+    let deleted = api
+        .send(reqwest::Method::DELETE, "/admin/clients/a%00b", None)
+        .await;
+    assert_eq!(deleted.status(), 404, "deleting an impossible id");
+}
 
 /// An admin client made with the CLI (as the first one must be): its
 /// token and its secret.

@@ -146,7 +146,7 @@ async fn cli_client_lifecycle(app: TestApp) {
 }
 
 async fn cli_imports_a_secret_and_reports_usage_errors(app: TestApp) {
-    let imported = "s3cr:t%+ wörd";
+    let imported = "s3cr:t%+ wörd of a legacy server";
     let created = stdout_json(
         &app.cli(
             &[
@@ -162,12 +162,54 @@ async fn cli_imports_a_secret_and_reports_usage_errors(app: TestApp) {
         ),
         "create --secret-stdin",
     );
-    assert_eq!(
-        created["client_secret"], imported,
-        "the imported secret is kept (without the newline)"
+    assert!(
+        created.get("client_secret").is_none(),
+        "an imported secret is never echoed: {created}"
     );
     let response = app.token(GRANT, Some(("legacy/svc", imported))).await;
-    assert_eq!(response.status(), 200, "imported secret works over Basic");
+    assert_eq!(
+        response.status(),
+        200,
+        "the imported secret is kept (without the newline) and works over Basic"
+    );
+    let human = app.cli(
+        &["client", "create", "legacy/two", "--secret-stdin"],
+        Some(imported),
+    );
+    assert!(human.status.success());
+    let printed = String::from_utf8_lossy(&human.stdout);
+    assert!(
+        !printed.contains(imported),
+        "not in the human output either: {printed}"
+    );
+
+    // Weak, over-long and padded secrets are refused whole, never cut.
+    let long = "x1".repeat(513);
+    for (case, input) in [
+        ("one letter", "a"),
+        ("a space", " "),
+        ("repetitive", "aaaaaaaaaaaaaaaaaaaaaaaa"),
+        ("short", "Abc123!xyz"),
+        ("over 1024 bytes", long.as_str()),
+        ("leading space", " s3cr:t%+ wörd of a legacy"),
+    ] {
+        let output = app.cli(&["client", "create", "weak", "--secret-stdin"], Some(input));
+        assert_eq!(output.status.code(), Some(2), "{case}: refused as usage");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("client_secret"),
+            "{case}: names the field: {stderr}"
+        );
+        assert!(
+            input.trim().len() < 8 || !stderr.contains(input.trim()),
+            "{case}: the message does not quote the secret"
+        );
+    }
+    assert_eq!(
+        app.cli(&["client", "show", "weak"], None).status.code(),
+        Some(1),
+        "no client was made from a refused secret"
+    );
 
     let duplicate = app.cli(&["client", "create", "legacy/svc"], None);
     assert_eq!(duplicate.status.code(), Some(1), "duplicate id");
@@ -205,7 +247,7 @@ async fn cli_imports_a_secret_and_reports_usage_errors(app: TestApp) {
     let list = stdout_json(&app.cli(&["client", "list", "--json"], None), "list");
     assert_eq!(
         list.as_array().map(Vec::len),
-        Some(1),
+        Some(2),
         "failed creates left nothing behind"
     );
 }

@@ -305,13 +305,15 @@ impl TestApp {
     ) -> (String, String) {
         let admin = ClientAdmin::new(self.store.as_ref(), &self.hasher);
         let imported = secret.map(|s| ClientSecret::new(s.to_owned()));
+        let shown = secret.map(str::to_owned);
         let created = admin
             .create(new, imported, unix_now())
             .await
             .expect("client created");
+        let secret = created.client_secret.map(|s| s.expose().to_owned());
         (
             created.client.client_id,
-            created.client_secret.expose().to_owned(),
+            secret.or(shown).expect("a secret"),
         )
     }
 

@@ -5,7 +5,62 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, TestApp, both_stores, json};
 
-both_stores!(restart_keeps_clients_and_the_signing_key);
+both_stores!(
+    restart_keeps_clients_and_the_signing_key,
+    a_wrong_or_missing_key_encryption_key_writes_nothing
+);
+
+/// A key-encryption key that opens none of the stored keys — a wrong one,
+/// or a generated one whose file was lost — stops the start, naming the
+/// setting, before anything is written.
+async fn a_wrong_or_missing_key_encryption_key_writes_nothing(app: TestApp) {
+    let before = app.store.list_signing_keys().await.unwrap().len();
+    let wrong = "ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=";
+    let mut env: Vec<(String, String)> = app
+        .env
+        .iter()
+        .filter(|(k, _)| k != "TOKENMINT_KEY_ENCRYPTION_KEY")
+        .cloned()
+        .collect();
+    env.push(("TOKENMINT_KEY_ENCRYPTION_KEY".into(), wrong.into()));
+    // Another algorithm than the stored key's: a start would make a new key.
+    env.push(("TOKENMINT_SIGNING_ALG".into(), "EdDSA".into()));
+    let output = crate::helpers::run_binary(&["key", "list"], &env, None);
+    assert!(!output.status.success(), "a wrong key-encryption key");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("TOKENMINT_KEY_ENCRYPTION_KEY"), "{stderr}");
+    assert_eq!(
+        app.store.list_signing_keys().await.unwrap().len(),
+        before,
+        "no key was written with the wrong key-encryption key"
+    );
+
+    let generated = app
+        .env
+        .iter()
+        .find(|(k, _)| k == "TOKENMINT_DATA_DIR")
+        .map(|(_, dir)| std::path::Path::new(dir).join("key-encryption-key"))
+        .unwrap();
+    if generated.exists() {
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&generated.metadata().unwrap().permissions());
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "the generated key file is the owner's only"
+        );
+        let db = generated.with_file_name("tokenmint.db");
+        let mode = std::os::unix::fs::PermissionsExt::mode(&db.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o077, 0, "the database file is the owner's only");
+
+        std::fs::remove_file(&generated).unwrap();
+        let output = app.cli(&["key", "list"], None);
+        assert!(!output.status.success(), "a lost key-encryption key file");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("key-encryption key file"), "{stderr}");
+        assert!(!generated.exists(), "it was not silently made anew");
+    }
+}
 
 const GRANT: &str = "grant_type=client_credentials";
 

@@ -126,7 +126,7 @@ async fn basic_and_post_auth_issue_verifiable_rfc9068_tokens(app: TestApp) {
 
 async fn special_characters_in_id_and_secret(app: TestApp) {
     let id = "svc:orders+v1/a%b";
-    let secret = "p:a%s+s wörd=&é";
+    let secret = "p:a%s+s wörd=&é of an old server";
     let (id, secret) = app
         .create_client_with_secret(
             NewClient {
