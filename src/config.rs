@@ -49,10 +49,17 @@ const SETTINGS: &[(&str, &str)] = &[
     ("metrics_listen", "TOKENMINT_METRICS_LISTEN"),
     ("header_read_timeout", "TOKENMINT_HEADER_READ_TIMEOUT"),
     ("max_connections", "TOKENMINT_MAX_CONNECTIONS"),
+    ("drain_delay", "TOKENMINT_DRAIN_DELAY"),
     ("admin_scope", "TOKENMINT_ADMIN_SCOPE"),
     ("tls_cert", "TOKENMINT_TLS_CERT"),
     ("tls_key", "TOKENMINT_TLS_KEY"),
 ];
+
+/// The settings whose values are secrets: each may also be given as a file
+/// (`<VAR>_FILE`, `<key>_file`), the convention of official Docker images,
+/// so that the value need not sit in the environment (`docker inspect`,
+/// crash dumps, `/proc/<pid>/environ`).
+const SECRET_SETTINGS: &[&str] = &["database_url", "key_encryption_key"];
 
 #[derive(Debug)]
 pub struct Config {
@@ -89,6 +96,9 @@ pub struct Config {
     pub header_read_timeout: u64,
     /// Open connections at most, over every listener.
     pub max_connections: usize,
+    /// Seconds between the shutdown signal (when `/readyz` turns 503) and
+    /// the listeners closing.
+    pub drain_delay: u64,
     /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
     pub tls: Option<TlsFiles>,
 }
@@ -128,7 +138,7 @@ impl Config {
                 .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
             raw.merge_toml(&text, &path.display().to_string())?;
         }
-        raw.merge_env(env);
+        raw.merge_env(env)?;
         raw.validate()
     }
 }
@@ -143,6 +153,21 @@ impl RawSettings {
         let table: toml::Table =
             toml::from_str(text).map_err(|e| ConfigError(format!("{origin}: {e}")))?;
         for (key, value) in table {
+            if let Some(secret) = key.strip_suffix("_file").and_then(secret_setting) {
+                let Some(path) = value.as_str() else {
+                    return Err(ConfigError(format!(
+                        "{origin}: '{key}' must be a file path"
+                    )));
+                };
+                let var = env_var(secret);
+                if table_has(text, secret) {
+                    return Err(ConfigError(format!(
+                        "{origin}: '{secret}' and '{key}' are both set; use one ({var} or {var}_FILE)"
+                    )));
+                }
+                self.values.insert(secret, read_secret_file(path, &key)?);
+                continue;
+            }
             let Some(&(known, _)) = SETTINGS.iter().find(|(k, _)| *k == key) else {
                 return Err(ConfigError(format!("{origin}: unknown setting '{key}'")));
             };
@@ -162,16 +187,39 @@ impl RawSettings {
         Ok(())
     }
 
-    fn merge_env(&mut self, env: impl IntoIterator<Item = (String, String)>) {
+    fn merge_env(
+        &mut self,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<(), ConfigError> {
+        let mut files = Vec::new();
+        let mut direct = Vec::new();
         for (name, value) in env {
             // An empty variable counts as unset, as compose files produce them.
             if value.is_empty() {
                 continue;
             }
-            if let Some(&(key, _)) = SETTINGS.iter().find(|(_, var)| *var == name) {
+            if let Some(key) = name
+                .strip_suffix("_FILE")
+                .and_then(|var| SETTINGS.iter().find(|(_, v)| *v == var))
+                .and_then(|(key, _)| secret_setting(key))
+            {
+                files.push((key, name, value));
+            } else if let Some(&(key, _)) = SETTINGS.iter().find(|(_, var)| *var == name) {
+                direct.push(key);
                 self.values.insert(key, value);
             }
         }
+        for (key, name, path) in files {
+            if direct.contains(&key) {
+                let var = env_var(key);
+                return Err(ConfigError(format!(
+                    "{var} and {name} are both set; use one"
+                )));
+            }
+            // Read once, here: the value is then like any other setting.
+            self.values.insert(key, read_secret_file(&path, &name)?);
+        }
+        Ok(())
     }
 
     fn get(&self, key: &str) -> Option<&str> {
@@ -201,6 +249,11 @@ impl RawSettings {
         let (listen, issuer, tls) = self.listener()?;
         let (admin_listen, admin_scope) = self.admin()?;
         let (metrics_listen, header_read_timeout, max_connections) = self.connections()?;
+        let drain_delay = self.require("drain_delay", |v| {
+            parse_duration(v)
+                .filter(|s| *s <= 600)
+                .ok_or_else(|| format!("expected a duration up to 10m such as 5s, got '{v}'"))
+        })?;
         let (data_dir, database, pool, key_encryption_key) = self.storage()?;
         let (token_ttl, signing_alg, jwks_max_age, key_rotation_interval) = self.tokens()?;
         let (credential_cache_ttl, throttle) = self.authentication()?;
@@ -230,6 +283,7 @@ impl RawSettings {
             metrics_listen,
             header_read_timeout,
             max_connections,
+            drain_delay,
             tls,
         })
     }
@@ -408,6 +462,44 @@ impl RawSettings {
     }
 }
 
+/// The secret setting named `key`, if it is one.
+fn secret_setting(key: &str) -> Option<&'static str> {
+    SECRET_SETTINGS.iter().copied().find(|s| *s == key)
+}
+
+fn env_var(key: &str) -> &'static str {
+    SETTINGS
+        .iter()
+        .find(|(k, _)| *k == key)
+        .map_or("", |(_, v)| v)
+}
+
+/// Whether a TOML text sets `key` directly (beside its `_file` variant).
+fn table_has(text: &str, key: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key(key))
+}
+
+/// A secret from a file: read once at start, one trailing line ending
+/// trimmed (as `echo` and editors leave one). The message names the setting
+/// and the path, never the content.
+fn read_secret_file(path: &str, setting: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "invalid setting {setting}: cannot read {path}: {e}"
+        ))
+    })?;
+    let value = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if value.is_empty() {
+        return Err(ConfigError(format!(
+            "invalid setting {setting}: {path} is empty"
+        )));
+    }
+    Ok(value.to_owned())
+}
+
 /// Automatic rotation more often than hourly would churn the JWKS faster than
 /// resource servers refresh it.
 const MIN_ROTATION_INTERVAL: u64 = 3600;
@@ -494,5 +586,52 @@ mod tests {
         let err = Config::from_sources(None, env(&[("DATABASE_URL", "mysql://u:hunter2@h/db")]))
             .unwrap_err();
         assert!(!err.0.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn secret_settings_come_from_files_once_and_never_twice() {
+        let dir = std::env::temp_dir().join(format!("tokenmint-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kek_file = dir.join("kek");
+        let kek = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        std::fs::write(&kek_file, format!("{kek}\n")).unwrap();
+        let url_file = dir.join("url");
+        std::fs::write(&url_file, "postgres://u:hunter2@h/db\r\n").unwrap();
+        let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+        let c = Config::from_sources(
+            None,
+            env(&[
+                ("TOKENMINT_KEY_ENCRYPTION_KEY_FILE", &path(&kek_file)),
+                ("DATABASE_URL_FILE", &path(&url_file)),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            c.key_encryption_key.unwrap().expose(),
+            kek,
+            "newline trimmed"
+        );
+        assert!(
+            matches!(c.database, Database::Postgres { ref url } if url.expose() == "postgres://u:hunter2@h/db")
+        );
+
+        let both = Config::from_sources(
+            None,
+            env(&[
+                ("TOKENMINT_KEY_ENCRYPTION_KEY", kek),
+                ("TOKENMINT_KEY_ENCRYPTION_KEY_FILE", &path(&kek_file)),
+            ]),
+        )
+        .unwrap_err();
+        assert!(
+            both.0
+                .contains("TOKENMINT_KEY_ENCRYPTION_KEY and TOKENMINT_KEY_ENCRYPTION_KEY_FILE"),
+            "{both}"
+        );
+        let missing = Config::from_sources(None, env(&[("DATABASE_URL_FILE", "/nonexistent/url")]))
+            .unwrap_err();
+        assert!(missing.0.contains("DATABASE_URL_FILE"), "{missing}");
+        assert!(!missing.0.contains("hunter2"));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

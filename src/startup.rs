@@ -75,6 +75,7 @@ pub struct Application {
     state: AppState,
     connections: ConnectionLimit,
     header_read_timeout: Duration,
+    drain_delay: Duration,
 }
 
 impl Application {
@@ -131,6 +132,7 @@ impl Application {
             keys,
             metrics,
             admin_scope: config.admin_scope.as_str().into(),
+            draining: Arc::default(),
         };
         let admin_listener = bind_private(config.admin_listen, "admin_listen").await?;
         // The same address as the admin API means "on the admin listener"
@@ -163,6 +165,7 @@ impl Application {
             state,
             connections: ConnectionLimit::new(max_connections),
             header_read_timeout: Duration::from_secs(config.header_read_timeout),
+            drain_delay: Duration::from_secs(config.drain_delay),
         })
     }
 
@@ -188,9 +191,20 @@ impl Application {
         tracing::info!(address = %self.address, issuer = %self.issuer, store = self.state.store.backend(), "tokenmint listening");
         let maintenance = tokio::spawn(maintain(self.state.keys.clone(), self.state.store.clone()));
         // One shutdown signal, fanned out to every listener.
+        // First /readyz turns 503, so that load balancers stop sending;
+        // the listeners keep serving for the drain delay, then stop.
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (draining, delay) = (self.state.draining.clone(), self.drain_delay);
         tokio::spawn(async move {
             shutdown.await;
+            draining.store(true, std::sync::atomic::Ordering::Relaxed);
+            if !delay.is_zero() {
+                tracing::info!(
+                    ?delay,
+                    "draining: /readyz answers 503; still serving for the drain delay"
+                );
+                tokio::time::sleep(delay).await;
+            }
             let _ = stop.send(true);
         });
         let until_stopped = || {

@@ -31,10 +31,18 @@ pub async fn metrics(State(app): State<AppState>) -> impl axum::response::IntoRe
     )
 }
 
-/// `GET /readyz` — ready for traffic: the database answers.
+/// `GET /readyz` — ready for traffic: the database answers, and the server
+/// is not shutting down. (The listener opens only once migrations are
+/// applied and the signing keys loaded, so nothing answers before that.)
 #[utoipa::path(get, path = "/readyz", tag = "operations",
-    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "The database does not answer", body = Object)))]
+    responses((status = 200, description = "Ready", body = Object), (status = 503, description = "The database does not answer, or the server is draining", body = Object)))]
 pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
+    if app.draining.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "draining" })),
+        );
+    }
     let database = match tokio::time::timeout(READY_TIMEOUT, app.store.ping()).await {
         Ok(Ok(())) => "ok",
         Ok(Err(e)) => {

@@ -50,6 +50,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The scope the admin API requires.
     pub admin_scope: Arc<str>,
+    /// Set at the shutdown signal: `/readyz` answers 503 from then on, while
+    /// requests are still served for the drain delay.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Which routes a listener serves. Every listener also answers `/healthz`,

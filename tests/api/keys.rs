@@ -35,6 +35,42 @@ async fn a_wrong_or_missing_key_encryption_key_writes_nothing(app: TestApp) {
         "no key was written with the wrong key-encryption key"
     );
 
+    // The right key from a file (a Docker or Kubernetes secret) works;
+    // the variable and its _FILE together are refused, naming both.
+    if let Some((_, kek)) = app
+        .env
+        .iter()
+        .find(|(k, _)| k == "TOKENMINT_KEY_ENCRYPTION_KEY")
+    {
+        let dir = crate::helpers::TempDir::new();
+        let file = dir.path().join("kek");
+        std::fs::write(&file, format!("{kek}\n")).unwrap();
+        let mut env: Vec<(String, String)> = app
+            .env
+            .iter()
+            .filter(|(k, _)| k != "TOKENMINT_KEY_ENCRYPTION_KEY")
+            .cloned()
+            .collect();
+        env.push((
+            "TOKENMINT_KEY_ENCRYPTION_KEY_FILE".into(),
+            file.to_str().unwrap().into(),
+        ));
+        let listed = crate::helpers::run_binary(&["key", "list"], &env, None);
+        assert!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        env.push(("TOKENMINT_KEY_ENCRYPTION_KEY".into(), kek.clone()));
+        let both = crate::helpers::run_binary(&["key", "list"], &env, None);
+        assert_eq!(both.status.code(), Some(2), "both set is a usage error");
+        let stderr = String::from_utf8_lossy(&both.stderr);
+        assert!(
+            stderr.contains("TOKENMINT_KEY_ENCRYPTION_KEY and TOKENMINT_KEY_ENCRYPTION_KEY_FILE"),
+            "{stderr}"
+        );
+    }
+
     let generated = app
         .env
         .iter()

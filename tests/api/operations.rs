@@ -8,8 +8,49 @@ use crate::helpers::{ServerProcess, TestApp, both_stores, json};
 both_stores!(
     health_readiness_and_request_ids,
     metrics_move_with_traffic,
-    sigterm_drains_in_flight_requests
+    sigterm_drains_in_flight_requests,
+    sigterm_turns_readiness_off_before_the_listener_closes
 );
+
+/// With a drain delay, SIGTERM makes `/readyz` answer 503 at once while
+/// tokens are still served, so that a load balancer stops sending before
+/// the listener closes; then the process exits 0.
+async fn sigterm_turns_readiness_off_before_the_listener_closes(app: TestApp) {
+    let (id, secret) = app.standard_client().await;
+    let mut env = app.env.clone();
+    env.push(("TOKENMINT_DRAIN_DELAY".into(), "2s".into()));
+    let server = ServerProcess::start(&env);
+    let http = reqwest::Client::new();
+    let ready = http
+        .get(format!("{}/readyz", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "ready before the signal");
+
+    server.terminate();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let ready = http
+        .get(format!("{}/readyz", server.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503, "not ready at once after SIGTERM");
+    assert_eq!(json(ready).await["status"], "draining");
+    let token = http
+        .post(format!("{}/token", server.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", crate::helpers::basic_header(&id, &secret))
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 200, "still serving during the drain delay");
+
+    let (code, output) = server.stop();
+    assert_eq!(code, Some(0), "exit 0 after the drain");
+    assert!(output.contains("draining: /readyz answers 503"), "{output}");
+}
 
 async fn health_readiness_and_request_ids(app: TestApp) {
     let health = app.http.get(app.url("/healthz")).send().await.unwrap();
