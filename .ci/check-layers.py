@@ -32,7 +32,7 @@ ALLOWED = {
     "admin": {"domain", "fault", "clock", "crypto", "store", "keys"},
     # the faces and the assembly
     "http": {"domain", "fault", "clock", "crypto", "store", "keys", "metrics",
-             "oauth", "admin", "tls", "net"},
+             "oauth", "admin", "tls", "net", "telemetry"},
     "config": {"domain", "crypto", "store", "telemetry"},
     "startup": {"domain", "fault", "clock", "crypto", "store", "keys",
                 "metrics", "oauth", "http", "tls", "net", "config"},

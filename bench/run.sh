@@ -21,6 +21,11 @@ PG_ADMIN_URL=${TOKENMINT_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/p
 # The default algorithm's report is REPORT.md; others get their own file.
 REPORT=bench/REPORT.md
 [ "$SIGNING_ALG" = ES256 ] || REPORT="bench/REPORT-$SIGNING_ALG.md"
+# TRACING=1 adds a "warm, spans exported" scenario (OTLP/HTTP protobuf to a
+# sink on 127.0.0.1 that accepts and drops them) beside the plain warm one.
+TRACING=${TRACING:-}
+[ -z "$TRACING" ] || REPORT="bench/REPORT-tracing.md"
+OTLP_PORT=${OTLP_PORT:-18318}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 command -v jq >/dev/null || { apt-get update -qq && apt-get install -y -qq jq; }
@@ -33,6 +38,18 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
+if [ -n "$TRACING" ]; then
+  python3 -c '
+import http.server, sys
+class Sink(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.send_header("content-length", "0"); self.end_headers()
+    def log_message(self, *args): pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Sink).serve_forever()
+' "$OTLP_PORT" & sink=$!
+  trap 'kill $sink 2>/dev/null || true; cleanup' EXIT
+fi
 
 start_server() { # extra env assignments...
   env "$@" TOKENMINT_LISTEN=127.0.0.1:$PORT TOKENMINT_LOG=info "$BIN" serve >>"$work/server.log" 2>&1 &
@@ -79,6 +96,12 @@ bench_store() { # name env...
   start_server "$@"; load "$work/r"; record "$name" baseline "$work/r" "$(stop_server)"
   start_server "$@"; warm_up "$work/warm.txt"; load "$work/r" "$work/warm.txt"
   record "$name" warm "$work/r" "$(stop_server)"
+  if [ -n "$TRACING" ]; then
+    start_server "$@" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT"
+    warm_up "$work/warm.txt"; load "$work/r" "$work/warm.txt"
+    record "$name" warm+otel "$work/r" "$(stop_server)"
+    return
+  fi
   start_server "$@" TOKENMINT_CREDENTIAL_CACHE_TTL=0; load "$work/r" "$work/warm.txt"
   record "$name" cold "$work/r" "$(stop_server)"
   start_server "$@"; warm_up "$work/warm.txt"

@@ -315,7 +315,14 @@ impl<'a> ClientAdmin<'a> {
     ) -> Result<Client, AdminError> {
         let mut client = self.get(client_id).await?;
         if let Some(scopes) = &changes.scopes {
-            client.scopes = parse_scopes("scopes", scopes)?;
+            let narrowed = parse_scopes("scopes", scopes)?;
+            if client.scopes.tokens().any(|t| !narrowed.contains(t)) {
+                // Taking a scope away ends the client's current tokens: a
+                // token that carried it must not come back to life if the
+                // scope is given back later.
+                client.tokens_valid_after = client.tokens_valid_after.max(now + 1);
+            }
+            client.scopes = narrowed;
             // Narrowing the scopes narrows the defaults with them, unless the
             // same change sets the defaults explicitly.
             if changes.default_scopes.is_none() {
@@ -480,6 +487,9 @@ pub fn validate_imported_secret(secret: &ClientSecret) -> Result<(), FieldError>
     }
     if s.trim() != s {
         return refuse("an imported secret may not start or end with white space".to_owned());
+    }
+    if s.chars().any(char::is_control) {
+        return refuse("an imported secret may not hold control characters".to_owned());
     }
     Ok(())
 }

@@ -231,7 +231,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         (Command::Serve { .. }, _) | (_, Ok(_)) => config.log.clone(),
         _ => "warn".to_owned(),
     };
-    crate::telemetry::init(&filter, config.log_format);
+    let serving = matches!(command, Command::Serve { .. });
+    crate::telemetry::init(&filter, config.log_format, serving);
 
     let result = match command {
         Command::Serve { no_migrate } => serve(&config, !no_migrate).await,
@@ -240,6 +241,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Key(command) => key(&config, command, cli.json).await,
         Command::Healthcheck => healthcheck(&config),
     };
+    crate::telemetry::shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {

@@ -23,9 +23,11 @@ use crate::oauth::{ClientAuthenticator, TokenService};
 use crate::store::{self, CLIENT_CACHE_TTL, CachedClients, Store, StoreError};
 use crate::tls::TlsListener;
 
-/// Verifications that may wait for an argon2 slot. At ~25 ms each on one
-/// core, 64 queued is under two seconds of work.
-const ARGON2_QUEUE: usize = 64;
+/// Verifications that may wait for an argon2 slot. Callers with failures on
+/// record hold at most a few of these places, and every address at most one
+/// clean place, so this is about how many distinct addresses may ask at
+/// once before any is told 503 (`crypto::Lane`).
+const ARGON2_QUEUE: usize = 256;
 
 /// Remembered (client, secret) pairs; only successful verifications are
 /// inserted, so this is about the number of live clients.

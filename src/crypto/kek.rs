@@ -60,7 +60,10 @@ impl KeyEncryptionKey {
     /// file does not exist: the embedded store's zero-configuration default.
     pub fn load_or_create(path: &Path) -> Result<Self, KekFileError> {
         match std::fs::read_to_string(path) {
-            Ok(contents) => Self::from_base64(&contents).map_err(KekFileError::Invalid),
+            Ok(contents) => {
+                make_private(path).map_err(KekFileError::Write)?;
+                Self::from_base64(&contents).map_err(KekFileError::Invalid)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let bytes = random_bytes::<32>()?;
                 write_private(path, &STANDARD.encode(bytes)).map_err(KekFileError::Write)?;
@@ -117,6 +120,22 @@ fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
+}
+
+/// An existing key file others may read is made the owner's alone.
+#[cfg(unix)]
+fn make_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)?.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn make_private(_path: &Path) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(not(unix))]

@@ -237,6 +237,8 @@ impl SecretHasher {
             .await
             .map_err(|_| CryptoError("the secret hasher is shut down"))?;
         average(&inner.wait_nanos, nanos(queued.elapsed()));
+        let span = tracing::debug_span!("argon2", otel.name = "argon2id");
+        let work = move || span.in_scope(work);
         Ok(tokio::task::spawn_blocking(work)
             .await
             .map_err(|_| CryptoError("argon2 task failed"))?)

@@ -263,9 +263,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, app: &AppState) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(request, app).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::BadBody(describe(&rejection))),
+        let read = Json::<T>::from_request(request, app);
+        match tokio::time::timeout(super::extract::BODY_READ_TIMEOUT, read).await {
+            Ok(Ok(Json(value))) => Ok(Self(value)),
+            Ok(Err(rejection)) => Err(ApiError::BadBody(describe(&rejection))),
+            Err(_) => Err(ApiError::BadBody(
+                "the request body did not arrive in time".to_owned(),
+            )),
         }
     }
 }

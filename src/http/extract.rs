@@ -88,10 +88,17 @@ impl<S: Send + Sync> FromRequest<S> for OAuthForm {
         if declared.is_some_and(|len| len > DRAIN_LIMIT as u64) {
             return Err(OAuthError::BodyTooLarge);
         }
-        let body = read_body(request.into_body()).await?;
+        let body = tokio::time::timeout(BODY_READ_TIMEOUT, read_body(request.into_body()))
+            .await
+            .map_err(|_| OAuthError::BodyTimedOut)??;
         FormParams::parse(&body).map(Self)
     }
 }
+
+/// A client that sent its request head has this long to send the body: a
+/// stalled body must not hold a connection (and a place under the cap) for
+/// the whole request timeout.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Past `MAX_BODY_BYTES`, the rest of a body is read and thrown away up to
 /// this many bytes before the 413 is sent. Answering without reading would

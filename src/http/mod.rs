@@ -20,7 +20,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
@@ -101,10 +100,8 @@ pub fn router(state: AppState, surface: Surface) -> Router {
     routes
         .route("/openapi.json", get(openapi_json))
         .fallback(response::not_found)
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
-        ))
+        .method_not_allowed_fallback(response::method_not_allowed)
+        .layer(axum::middleware::from_fn(deadline))
         .layer(CatchPanicLayer::custom(response::panic_response))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -141,6 +138,25 @@ fn public_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(discovery::metadata))
         .routes(routes!(discovery::openid_configuration))
 }
+
+/// A request that has not completed by `REQUEST_TIMEOUT` is answered 503
+/// with `Retry-After`, in the usual JSON, and its work is dropped.
+async fn deadline(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            use axum::response::IntoResponse as _;
+            crate::fault::Fault::unavailable(RequestTimedOut).into_response()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the request did not complete within {REQUEST_TIMEOUT:?}")]
+struct RequestTimedOut;
 
 /// The admin API: clients and keys. Every answer is `no-store`: clients and
 /// keys are not for shared caches, and some answers carry a secret.

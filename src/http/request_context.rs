@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use super::AppState;
 use crate::domain::log_excerpt;
+use crate::telemetry;
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 
@@ -41,7 +42,28 @@ pub async fn request_context(
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let id = format!("{}-{}", prefix(), NEXT.fetch_add(1, Ordering::Relaxed));
+    // The HTTP server span of OpenTelemetry's semantic conventions, only
+    // when spans are exported: its parent is the caller's `traceparent`.
+    let server = if telemetry::otel_enabled() {
+        let method = request.method().as_str();
+        let server = tracing::info_span!(
+            target: telemetry::OTEL_TARGET,
+            "HTTP",
+            otel.name = format!("{method} {endpoint}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = method,
+            http.route = endpoint.as_str(),
+            url.path = log_excerpt(request.uri().path()),
+            http.response.status_code = tracing::field::Empty,
+        );
+        telemetry::set_remote_parent(&server, request.headers());
+        server
+    } else {
+        tracing::Span::none()
+    };
     let span = tracing::info_span!(
+        parent: &server,
         "request",
         request_id = %id,
         method = ?log_excerpt(request.method().as_str()),
@@ -49,6 +71,13 @@ pub async fn request_context(
     );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
+    if !server.is_none() {
+        let status = response.status();
+        server.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            server.record("otel.status_code", "ERROR");
+        }
+    }
     app.metrics
         .record_request(&endpoint, response.status().as_u16(), started.elapsed());
     span.in_scope(|| {

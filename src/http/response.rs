@@ -95,6 +95,7 @@ impl IntoResponse for OAuthError {
         let status = match self {
             Self::Fault(fault) => return fault.into_response(),
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
             Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
@@ -144,7 +145,17 @@ pub async fn not_found() -> Response {
         error: "not_found",
         error_description: "no such endpoint",
     });
-    (StatusCode::NOT_FOUND, body).into_response()
+    (StatusCode::NOT_FOUND, NO_STORE, body).into_response()
+}
+
+/// 405 for a method a route does not serve, in the usual JSON (axum adds
+/// the `Allow` header).
+pub async fn method_not_allowed() -> Response {
+    let body = Json(ErrorBody {
+        error: "invalid_request",
+        error_description: "this endpoint does not accept this method",
+    });
+    (StatusCode::METHOD_NOT_ALLOWED, NO_STORE, body).into_response()
 }
 
 /// A panic is a bug: answer a generic 500 and log it once, without its

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use super::OAuthError;
 use super::client_auth::ClientCredentials;
 use super::throttle::Throttle;
-use crate::crypto::{Lane, SecretHasher, VerifiedSecrets};
+use crate::crypto::{SecretHasher, VerifiedSecrets};
 use crate::domain::client::{Client, MAX_CLIENT_ID_LEN, validate_client_id};
 use crate::metrics::{AuthFailure, Metrics};
 use crate::store::{CachedClients, StoreError, StoreFuture};
@@ -140,11 +140,13 @@ impl ClientAuthenticator {
         }
         self.check_throttle(counted_id, address)?;
         let hashes: Vec<String> = live_hashes(&client, now).map(str::to_owned).collect();
-        let lane = self.lane(counted_id, address);
+        let admission = self.throttle.admit(counted_id, address);
         let matched = self
             .hasher
-            .verify(credentials.secret.clone(), hashes.clone(), lane)
-            .await?;
+            .verify(credentials.secret.clone(), hashes.clone(), admission.lane)
+            .await;
+        drop(admission);
+        let matched = matched?;
         match matched {
             Some(i) => {
                 self.verified.insert(fingerprint, &hashes[i]);
@@ -167,17 +169,6 @@ impl ClientAuthenticator {
         self.check_throttle(counted_id, address)?;
         self.hasher.refuse_without_work().await;
         Err(self.refuse(AuthFailure::UnknownClient, counted_id, address, credentials))
-    }
-
-    /// Callers with failures on record share a small part of the argon2
-    /// queue, so that a flood of wrong secrets cannot keep a clean caller
-    /// (a real client, new or restarted) waiting behind it.
-    fn lane(&self, client_id: Option<&str>, address: Option<IpAddr>) -> Lane {
-        if self.throttle.has_failures(client_id, address) {
-            Lane::Suspect
-        } else {
-            Lane::Clean
-        }
     }
 
     fn check_throttle(

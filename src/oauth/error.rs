@@ -22,6 +22,8 @@ pub enum OAuthError {
     InvalidRequest(Cow<'static, str>),
     /// `invalid_request` answered with 413: the body is larger than we read.
     BodyTooLarge,
+    /// `invalid_request` answered with 408: the body did not arrive in time.
+    BodyTimedOut,
     /// `invalid_client` — RFC 6749 §5.2: "Client authentication failed (e.g.,
     /// unknown client, no client authentication included, or unsupported
     /// authentication method)." The description never says which of those it
@@ -84,7 +86,7 @@ impl OAuthError {
     /// The `error` code of the JSON body.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidRequest(_) | Self::BodyTooLarge => "invalid_request",
+            Self::InvalidRequest(_) | Self::BodyTooLarge | Self::BodyTimedOut => "invalid_request",
             Self::InvalidClient(_) => "invalid_client",
             Self::UnauthorizedClient | Self::RevokeForeignToken => "unauthorized_client",
             Self::UnsupportedGrantType => "unsupported_grant_type",
@@ -100,6 +102,7 @@ impl OAuthError {
         match self {
             Self::InvalidRequest(d) | Self::InvalidScope(d) | Self::InvalidTarget(d) => d,
             Self::BodyTooLarge => "the request body is too large",
+            Self::BodyTimedOut => "the request body did not arrive in time",
             Self::InvalidClient(d) => d,
             Self::UnauthorizedClient => "this client may not use the client_credentials grant",
             Self::RevokeForeignToken => "the token was not issued to this client",

@@ -92,7 +92,8 @@ impl TokenService {
             jti: &jti,
             scope: &scope,
         };
-        let access_token = self.keys.signer().sign_jwt(&claims)?;
+        let access_token = tracing::debug_span!("sign", otel.name = "sign access token")
+            .in_scope(|| self.keys.signer().sign_jwt(&claims))?;
         self.auth.metrics().token_issued();
         // Debug, not info: the request line already records the outcome, and
         // a second line per token costs measurable throughput (bench/).

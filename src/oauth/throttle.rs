@@ -28,12 +28,38 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::crypto::Lane;
 use crate::domain::ThrottleSettings;
 
 pub struct Throttle {
     /// Failures for one client id from one address.
     pairs: Counter<(String, IpAddr)>,
     addresses: Counter<IpAddr>,
+    /// argon2 verifications in flight per address (bounded by the requests
+    /// in flight, so by the connection cap).
+    in_flight: Mutex<HashMap<IpAddr, u32>>,
+}
+
+/// A caller's place while its secret is verified: which lane of the argon2
+/// queue it may use, and its count in `in_flight` until dropped.
+pub struct Admission<'a> {
+    throttle: &'a Throttle,
+    address: Option<IpAddr>,
+    pub lane: Lane,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        if let Some(ip) = self.address {
+            let mut in_flight = self.throttle.in_flight();
+            if let Some(n) = in_flight.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    in_flight.remove(&ip);
+                }
+            }
+        }
+    }
 }
 
 /// The address of a caller whose address is unknown (no peer information):
@@ -45,6 +71,35 @@ impl Throttle {
         Self {
             pairs: Counter::new(settings.client_failures, settings.window, MAX_TRACKED),
             addresses: Counter::new(settings.address_failures, settings.window, MAX_TRACKED),
+            in_flight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, u32>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admits a caller to argon2. Its lane is `Clean` only when it has no
+    /// failures on record and no other verification in flight from its
+    /// address: then however many addresses flood, each holds at most one
+    /// clean place, and a real client, new or restarted, always finds one.
+    pub fn admit(&self, client_id: Option<&str>, address: Option<IpAddr>) -> Admission<'_> {
+        let address = address.map(source);
+        let first = address.is_none_or(|ip| {
+            let mut in_flight = self.in_flight();
+            let n = in_flight.entry(ip).or_insert(0);
+            *n += 1;
+            *n == 1
+        });
+        let lane = if first && !self.has_failures(client_id, address) {
+            Lane::Clean
+        } else {
+            Lane::Suspect
+        };
+        Admission {
+            throttle: self,
+            address,
+            lane,
         }
     }
 
@@ -62,7 +117,7 @@ impl Throttle {
 
     /// Whether the caller has failures on record in the current window: for
     /// its address, or for this id from its address.
-    pub fn has_failures(&self, client_id: Option<&str>, address: Option<IpAddr>) -> bool {
+    fn has_failures(&self, client_id: Option<&str>, address: Option<IpAddr>) -> bool {
         let ip = address.map_or(UNKNOWN, source);
         self.addresses.has_failures(&ip)
             || client_id.is_some_and(|id| self.pairs.has_failures(&(id.to_owned(), ip)))

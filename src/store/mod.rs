@@ -166,12 +166,29 @@ impl From<StoreError> for Fault {
 
 /// Runs one store operation with a deadline: a database that stops
 /// answering (a dropped network, a hung server) becomes `Unavailable` — a
-/// 503 for the caller — instead of a request that hangs.
+/// 503 for the caller — instead of a request that hangs. Each operation is
+/// a debug-level span (a database client span when traces are exported).
 pub(crate) async fn bounded<T>(
+    backend: &'static str,
+    name: &'static str,
     limit: std::time::Duration,
     operation: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
+    use tracing::Instrument as _;
+    let system = if backend == "postgres" {
+        "postgresql"
+    } else {
+        backend
+    };
+    let span = tracing::debug_span!(
+        "db",
+        otel.name = name,
+        otel.kind = "client",
+        db.system.name = system,
+        db.operation.name = name
+    );
     tokio::time::timeout(limit, operation)
+        .instrument(span)
         .await
         .unwrap_or(Err(StoreError::TimedOut(limit)))
 }

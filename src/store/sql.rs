@@ -173,112 +173,155 @@ macro_rules! impl_sql_store {
             }
 
             fn ping(&self) -> $crate::store::StoreFuture<'_, ()> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    sqlx::query("SELECT 1").execute(&self.pool).await?;
-                    Ok(())
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "ping",
+                    self.timeout,
+                    async move {
+                        sqlx::query("SELECT 1").execute(&self.pool).await?;
+                        Ok(())
+                    },
+                ))
             }
 
             fn insert_client<'a>(
                 &'a self,
                 client: &'a $crate::domain::client::Client,
             ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    $crate::store::sql::client_query!($crate::store::sql::INSERT_CLIENT, client)
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "insert_client",
+                    self.timeout,
+                    async move {
+                        $crate::store::sql::client_query!(
+                            $crate::store::sql::INSERT_CLIENT,
+                            client
+                        )
                         .execute(&self.pool)
                         .await?;
-                    Ok(())
-                }))
+                        Ok(())
+                    },
+                ))
             }
 
             fn get_client<'a>(
                 &'a self,
                 client_id: &'a str,
             ) -> $crate::store::StoreFuture<'a, Option<$crate::domain::client::Client>> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    sqlx::query_as::<_, $crate::store::sql::ClientRow>(
-                        $crate::store::sql::SELECT_CLIENT,
-                    )
-                    .bind(client_id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .map($crate::store::sql::ClientRow::into_client)
-                    .transpose()
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "get_client",
+                    self.timeout,
+                    async move {
+                        sqlx::query_as::<_, $crate::store::sql::ClientRow>(
+                            $crate::store::sql::SELECT_CLIENT,
+                        )
+                        .bind(client_id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map($crate::store::sql::ClientRow::into_client)
+                        .transpose()
+                    },
+                ))
             }
 
             fn list_clients(
                 &self,
             ) -> $crate::store::StoreFuture<'_, Vec<$crate::domain::client::Client>> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    sqlx::query_as::<_, $crate::store::sql::ClientRow>(
-                        $crate::store::sql::LIST_CLIENTS,
-                    )
-                    .fetch_all(&self.pool)
-                    .await?
-                    .into_iter()
-                    .map($crate::store::sql::ClientRow::into_client)
-                    .collect()
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "list_clients",
+                    self.timeout,
+                    async move {
+                        sqlx::query_as::<_, $crate::store::sql::ClientRow>(
+                            $crate::store::sql::LIST_CLIENTS,
+                        )
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map($crate::store::sql::ClientRow::into_client)
+                        .collect()
+                    },
+                ))
             }
 
             fn update_client<'a>(
                 &'a self,
                 client: &'a $crate::domain::client::Client,
             ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    let done = $crate::store::sql::client_query!(
-                        $crate::store::sql::UPDATE_CLIENT,
-                        client
-                    )
-                    .execute(&self.pool)
-                    .await?;
-                    Ok(done.rows_affected() == 1)
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "update_client",
+                    self.timeout,
+                    async move {
+                        let done = $crate::store::sql::client_query!(
+                            $crate::store::sql::UPDATE_CLIENT,
+                            client
+                        )
+                        .execute(&self.pool)
+                        .await?;
+                        Ok(done.rows_affected() == 1)
+                    },
+                ))
             }
 
             fn delete_client<'a>(
                 &'a self,
                 client_id: &'a str,
             ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
-                        .bind(client_id)
-                        .execute(&self.pool)
-                        .await?;
-                    Ok(done.rows_affected() == 1)
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "delete_client",
+                    self.timeout,
+                    async move {
+                        let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
+                            .bind(client_id)
+                            .execute(&self.pool)
+                            .await?;
+                        Ok(done.rows_affected() == 1)
+                    },
+                ))
             }
 
             fn insert_signing_key<'a>(
                 &'a self,
                 key: &'a $crate::store::StoredKey,
             ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    sqlx::query($crate::store::sql::INSERT_KEY)
-                        .bind(&key.kid)
-                        .bind(&key.alg)
-                        .bind(&key.sealed_private_key)
-                        .bind(&key.public_jwk)
-                        .bind(key.created_at)
-                        .bind(key.activates_at)
-                        .execute(&self.pool)
-                        .await?;
-                    Ok(())
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "insert_signing_key",
+                    self.timeout,
+                    async move {
+                        sqlx::query($crate::store::sql::INSERT_KEY)
+                            .bind(&key.kid)
+                            .bind(&key.alg)
+                            .bind(&key.sealed_private_key)
+                            .bind(&key.public_jwk)
+                            .bind(key.created_at)
+                            .bind(key.activates_at)
+                            .execute(&self.pool)
+                            .await?;
+                        Ok(())
+                    },
+                ))
             }
 
             fn list_signing_keys(
                 &self,
             ) -> $crate::store::StoreFuture<'_, Vec<$crate::store::StoredKey>> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    let rows = sqlx::query_as::<_, $crate::store::sql::KeyRow>(
-                        $crate::store::sql::LIST_KEYS,
-                    )
-                    .fetch_all(&self.pool)
-                    .await?;
-                    Ok(rows.into_iter().map(Into::into).collect())
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "list_signing_keys",
+                    self.timeout,
+                    async move {
+                        let rows = sqlx::query_as::<_, $crate::store::sql::KeyRow>(
+                            $crate::store::sql::LIST_KEYS,
+                        )
+                        .fetch_all(&self.pool)
+                        .await?;
+                        Ok(rows.into_iter().map(Into::into).collect())
+                    },
+                ))
             }
 
             fn revoke_signing_key<'a>(
@@ -286,14 +329,19 @@ macro_rules! impl_sql_store {
                 kid: &'a str,
                 at: i64,
             ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    sqlx::query($crate::store::sql::REVOKE_KEY)
-                        .bind(kid)
-                        .bind(at)
-                        .execute(&self.pool)
-                        .await?;
-                    Ok(())
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "revoke_signing_key",
+                    self.timeout,
+                    async move {
+                        sqlx::query($crate::store::sql::REVOKE_KEY)
+                            .bind(kid)
+                            .bind(at)
+                            .execute(&self.pool)
+                            .await?;
+                        Ok(())
+                    },
+                ))
             }
 
             fn revoke_token<'a>(
@@ -302,38 +350,53 @@ macro_rules! impl_sql_store {
                 client_id: &'a str,
                 expires_at: i64,
             ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    sqlx::query($crate::store::sql::REVOKE_TOKEN)
-                        .bind(jti)
-                        .bind(client_id)
-                        .bind(expires_at)
-                        .execute(&self.pool)
-                        .await?;
-                    Ok(())
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "revoke_token",
+                    self.timeout,
+                    async move {
+                        sqlx::query($crate::store::sql::REVOKE_TOKEN)
+                            .bind(jti)
+                            .bind(client_id)
+                            .bind(expires_at)
+                            .execute(&self.pool)
+                            .await?;
+                        Ok(())
+                    },
+                ))
             }
 
             fn is_token_revoked<'a>(
                 &'a self,
                 jti: &'a str,
             ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    let count: i64 = sqlx::query_scalar($crate::store::sql::IS_REVOKED)
-                        .bind(jti)
-                        .fetch_one(&self.pool)
-                        .await?;
-                    Ok(count > 0)
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "is_token_revoked",
+                    self.timeout,
+                    async move {
+                        let count: i64 = sqlx::query_scalar($crate::store::sql::IS_REVOKED)
+                            .bind(jti)
+                            .fetch_one(&self.pool)
+                            .await?;
+                        Ok(count > 0)
+                    },
+                ))
             }
 
             fn prune_revoked_tokens(&self, now: i64) -> $crate::store::StoreFuture<'_, u64> {
-                Box::pin($crate::store::bounded(self.timeout, async move {
-                    let done = sqlx::query($crate::store::sql::PRUNE_REVOKED)
-                        .bind(now)
-                        .execute(&self.pool)
-                        .await?;
-                    Ok(done.rows_affected())
-                }))
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "prune_revoked_tokens",
+                    self.timeout,
+                    async move {
+                        let done = sqlx::query($crate::store::sql::PRUNE_REVOKED)
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await?;
+                        Ok(done.rows_affected())
+                    },
+                ))
             }
         }
     };

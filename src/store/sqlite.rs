@@ -34,7 +34,17 @@ fn create_private(path: &Path) -> std::io::Result<()> {
         .open(path)
     {
         Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        // An existing file others may read (copied in, made by an older
+        // version) is made the owner's alone.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "the database file was readable by others; made it the owner's only");
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))?;
+            }
+            Ok(())
+        }
         Err(e) => Err(e),
     }
 }

@@ -43,6 +43,16 @@ async fn odd_paths_get_json_errors_and_nothing_is_cached(app: TestApp) {
     ] {
         assert_eq!(response.headers()["cache-control"], "no-store", "{case}");
     }
+    let wrong_method = api
+        .send(reqwest::Method::GET, "/admin/clients/x/secret", None)
+        .await;
+    assert_eq!(wrong_method.status(), 405);
+    assert_eq!(wrong_method.headers()["allow"], "POST");
+    assert_eq!(
+        json(wrong_method).await["error"],
+        "invalid_request",
+        "a JSON 405"
+    );
     let deleted = api
         .send(reqwest::Method::DELETE, "/admin/clients/a%00b", None)
         .await;

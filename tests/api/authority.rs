@@ -125,7 +125,15 @@ async fn deleting_disabling_and_narrowing_end_old_tokens(app: TestApp) {
         !active(&app, &with_b, caller).await,
         "scope b is no longer the client's"
     );
-    assert!(active(&app, &only_a, caller).await, "scope a still is");
+    assert!(
+        !active(&app, &only_a, caller).await,
+        "narrowing ends every current token (none may come back with the scope)"
+    );
+    let after = app.token_for(&id, &secret).await;
+    assert!(
+        active(&app, &after, caller).await,
+        "tokens made afterwards work"
+    );
 }
 
 /// A token holding the admin scope, for a new admin client `name`.
@@ -158,6 +166,20 @@ async fn an_admin_token_loses_its_power_with_the_scope(app: TestApp) {
     );
     let shown = app.cli_json(&["client", "show", "deployer"]);
     assert_eq!(shown["scopes"], json!(["x"]), "and it did not");
+
+    // Given the scope back by an operator, the old token stays dead.
+    app.cli_json(&[
+        "client",
+        "update",
+        "deployer",
+        "--scope",
+        "tokenmint:admin x",
+    ]);
+    assert_eq!(
+        admin.list_clients().await.status(),
+        401,
+        "re-granting the scope does not revive the old token"
+    );
 }
 
 async fn a_revoked_key_ends_its_tokens_and_a_high_s_twin_is_refused(app: TestApp) {

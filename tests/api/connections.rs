@@ -75,6 +75,30 @@ async fn idle_and_slow_connections_postgres() {
     idle_and_slow_connections(Backend::Postgres).await;
 }
 
+/// A request whose head arrived but whose body stalls is answered 408 in
+/// the usual JSON once the body deadline passes, not held for the whole
+/// request timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_body_is_cut_off() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    stream
+        .write_all(b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 40\r\n\r\ngrant_type=")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(25), stream.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("invalid_request"), "a JSON error: {answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "cut off at the body deadline"
+    );
+}
+
 /// Past `max_connections`, a new connection waits for a place (here, for an
 /// idle one to time out) instead of costing a file descriptor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -555,7 +555,7 @@ fn init_test_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            tokenmint::telemetry::init("debug", tokenmint::config::LogFormat::Text);
+            tokenmint::telemetry::init("debug", tokenmint::config::LogFormat::Text, false);
         }
     });
 }

@@ -22,3 +22,4 @@ mod secret_rotation;
 mod throttle;
 mod tls;
 mod token;
+mod tracing;

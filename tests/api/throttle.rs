@@ -152,32 +152,41 @@ async fn no_lockout_from_other_addresses(app: TestApp) {
     assert_eq!(revoked.status(), 200, "revocation by the client");
 }
 
-/// Wrong secrets from 100 addresses, each under its own limit — for made-up
-/// ids and for a real client's id — while a client that was never verified
-/// presents its correct secret: it gets its token, not a 503.
+/// Wrong secrets from 100 addresses, each under its own limits and with two
+/// connections — for made-up ids and for real clients' ids — while a client
+/// that was never verified presents its correct secret: it gets its token,
+/// not a 503.
 async fn a_flood_from_many_addresses_does_not_starve_a_new_client(app: TestApp) {
     let (victim, _) = app.standard_client().await;
+    let (other_victim, _) = app.standard_client().await;
     let (id, secret) = app.standard_client().await;
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicU32::new(0));
     let mut flood = Vec::new();
-    for n in 0..100u8 {
+    for task in 0..200u16 {
+        let n = u8::try_from(task % 100).unwrap();
         let attacker = reqwest::Client::builder()
             .local_address(IpAddr::from([127, 0, 1, n + 1]))
             .timeout(Duration::from_secs(30))
             .build()
             .unwrap();
-        let (url, victim) = (app.url("/token"), victim.clone());
+        let url = app.url("/token");
+        let victim = if task < 100 {
+            victim.clone()
+        } else {
+            other_victim.clone()
+        };
         let (stop, refused) = (stop.clone(), refused.clone());
         flood.push(tokio::spawn(async move {
             let mut i = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let made_up = format!("ghost-{n}-{i}");
-                let target = if i.is_multiple_of(2) {
-                    victim.as_str()
-                } else {
+                // Mostly real ids (argon2 work), some made-up ones.
+                let target = if i.is_multiple_of(4) {
                     &made_up
+                } else {
+                    victim.as_str()
                 };
                 let response = post_form(&attacker, &url, GRANT, Some((target, "guess"))).await;
                 if matches!(response.status().as_u16(), 401 | 429 | 503) {
