@@ -3,14 +3,16 @@
 //! private keys at rest. Nothing here knows about HTTP or SQL.
 
 mod kek;
+mod permits;
 mod random;
 mod secret;
 pub mod signing;
 mod verified_cache;
 
 pub use kek::KeyEncryptionKey;
+pub use permits::Lane;
 pub use random::{random_bytes, random_token};
-pub use secret::{ClientSecret, HasherError, Lane, REFUSAL_HASHES, SecretHasher};
+pub use secret::{ClientSecret, HasherError, REFUSAL_HASHES, SecretHasher};
 pub use signing::{Algorithm, SigningKey, is_low_s_p256};
 pub use verified_cache::{Fingerprint, VerifiedSecrets};
 

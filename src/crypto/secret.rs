@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::Semaphore;
 
+use super::permits::{Lane, Permits};
 use super::{CryptoError, random_bytes, random_token};
 use crate::fault::Fault;
 
@@ -47,10 +47,11 @@ impl fmt::Debug for ClientSecret {
 /// beyond that the caller is told `Busy` at once instead of holding memory
 /// and a connection while a flood drains.
 ///
-/// Two lanes share the queue. Callers with failures on record (`Lane::Suspect`)
-/// may hold only `SUSPECT_WAITING` places in it, so however many addresses
-/// flood wrong secrets, a caller with a clean record (`Lane::Clean`) waits
-/// behind a few verifications at most, never behind the whole flood.
+/// Three lanes share the queue (`permits::Lane`): a freed permit goes to a
+/// `Clean` waiter first, then `Crowd`, then `Suspect`; callers with failures
+/// on record may hold only `SUSPECT_WAITING` places. However many addresses
+/// flood wrong secrets, a real client waits behind at most one clean
+/// request per address, never behind the whole flood.
 ///
 /// Every refusal takes the time of `REFUSAL_HASHES` verifications and the
 /// usual queue wait, whatever the client: unknown ids are refused by
@@ -64,7 +65,8 @@ pub struct SecretHasher {
 
 struct Inner {
     argon2: Argon2<'static>,
-    permits: Semaphore,
+    permits: Permits,
+    concurrency: usize,
     /// One argon2 working memory per permit, reused (see `verify_with`).
     memory: Mutex<Vec<Vec<Block>>>,
     waiting: AtomicUsize,
@@ -76,15 +78,6 @@ struct Inner {
     wait_nanos: AtomicU64,
     /// Verifications refused because the queue was full.
     busy: AtomicU64,
-}
-
-/// Which share of the queue a verification may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
-    /// No failures on record for the caller: the whole queue.
-    Clean,
-    /// Failures on record: at most `SUSPECT_WAITING` places.
-    Suspect,
 }
 
 /// Places in the queue that callers with failures on record may hold.
@@ -135,7 +128,8 @@ impl SecretHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 argon2,
-                permits: Semaphore::new(concurrency.max(1)),
+                permits: Permits::new(concurrency.max(1)),
+                concurrency: concurrency.max(1),
                 memory: Mutex::new(Vec::new()),
                 waiting: AtomicUsize::new(0),
                 suspects_waiting: AtomicUsize::new(0),
@@ -219,23 +213,16 @@ impl SecretHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HasherError> {
         let inner = &self.inner;
-        let _place = Place::take(
-            &inner.waiting,
-            inner.max_waiting + inner.permits.available_permits().max(1),
-        )
-        .ok_or_else(|| self.busy())?;
+        let _place = Place::take(&inner.waiting, inner.max_waiting + inner.concurrency)
+            .ok_or_else(|| self.busy())?;
         let _suspect_place = match lane {
-            Lane::Clean => None,
+            Lane::Clean | Lane::Crowd => None,
             Lane::Suspect => Some(
                 Place::take(&inner.suspects_waiting, SUSPECT_WAITING).ok_or_else(|| self.busy())?,
             ),
         };
         let queued = Instant::now();
-        let _permit = inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| CryptoError("the secret hasher is shut down"))?;
+        let _permit = inner.permits.acquire(lane).await;
         average(&inner.wait_nanos, nanos(queued.elapsed()));
         let span = tracing::debug_span!("argon2", otel.name = "argon2id");
         let work = move || span.in_scope(work);

@@ -79,10 +79,11 @@ impl Throttle {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Admits a caller to argon2. Its lane is `Clean` only when it has no
-    /// failures on record and no other verification in flight from its
-    /// address: then however many addresses flood, each holds at most one
-    /// clean place, and a real client, new or restarted, always finds one.
+    /// Admits a caller to argon2. Its lane is `Suspect` with failures on
+    /// record, else `Clean` when it is the only verification in flight from
+    /// its address and `Crowd` when it is not. Clean waiters go first: however
+    /// many addresses flood, each has at most one clean request waiting, so a
+    /// real client, new or restarted, waits behind at most one per address.
     pub fn admit(&self, client_id: Option<&str>, address: Option<IpAddr>) -> Admission<'_> {
         let address = address.map(source);
         let first = address.is_none_or(|ip| {
@@ -91,10 +92,12 @@ impl Throttle {
             *n += 1;
             *n == 1
         });
-        let lane = if first && !self.has_failures(client_id, address) {
+        let lane = if self.has_failures(client_id, address) {
+            Lane::Suspect
+        } else if first {
             Lane::Clean
         } else {
-            Lane::Suspect
+            Lane::Crowd
         };
         Admission {
             throttle: self,

@@ -114,7 +114,8 @@ async fn deleting_disabling_and_narrowing_end_old_tokens(app: TestApp) {
         "a token made after enabling"
     );
 
-    // A scope taken away ends the tokens that carry it, not the others.
+    // A scope taken away ends the tokens that carry it, and every other
+    // current token of the client (none may come back with the scope).
     let with_b = app
         .token_with_body(&id, &secret, "grant_type=client_credentials&scope=a%20b")
         .await;

@@ -345,6 +345,15 @@ impl TestApp {
         serde_json::from_str(&key.public_jwk).expect("public jwk parses")
     }
 
+    /// This app's settings without the variable `name`.
+    pub fn env_without(&self, name: &str) -> Vec<(String, String)> {
+        self.env
+            .iter()
+            .filter(|(k, _)| k != name)
+            .cloned()
+            .collect()
+    }
+
     /// Runs the CLI against this app's store with `--json`, asserting that it
     /// succeeds; what it printed, as JSON.
     pub fn cli_json(&self, args: &[&str]) -> Value {

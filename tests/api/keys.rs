@@ -16,12 +16,7 @@ both_stores!(
 async fn a_wrong_or_missing_key_encryption_key_writes_nothing(app: TestApp) {
     let before = app.store.list_signing_keys().await.unwrap().len();
     let wrong = "ZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmZmY=";
-    let mut env: Vec<(String, String)> = app
-        .env
-        .iter()
-        .filter(|(k, _)| k != "TOKENMINT_KEY_ENCRYPTION_KEY")
-        .cloned()
-        .collect();
+    let mut env = app.env_without("TOKENMINT_KEY_ENCRYPTION_KEY");
     env.push(("TOKENMINT_KEY_ENCRYPTION_KEY".into(), wrong.into()));
     // Another algorithm than the stored key's: a start would make a new key.
     env.push(("TOKENMINT_SIGNING_ALG".into(), "EdDSA".into()));
@@ -45,12 +40,7 @@ async fn a_wrong_or_missing_key_encryption_key_writes_nothing(app: TestApp) {
         let dir = crate::helpers::TempDir::new();
         let file = dir.path().join("kek");
         std::fs::write(&file, format!("{kek}\n")).unwrap();
-        let mut env: Vec<(String, String)> = app
-            .env
-            .iter()
-            .filter(|(k, _)| k != "TOKENMINT_KEY_ENCRYPTION_KEY")
-            .cloned()
-            .collect();
+        let mut env = app.env_without("TOKENMINT_KEY_ENCRYPTION_KEY");
         env.push((
             "TOKENMINT_KEY_ENCRYPTION_KEY_FILE".into(),
             file.to_str().unwrap().into(),

@@ -12,8 +12,34 @@ use crate::helpers::{Backend, TestApp, both_stores, json, post_form};
 
 both_stores!(
     no_lockout_from_other_addresses,
-    a_flood_from_many_addresses_does_not_starve_a_new_client
+    a_flood_from_many_addresses_does_not_starve_a_new_client,
+    a_burst_of_new_clients_from_one_address_is_served
 );
+
+/// After a restart every client is cold: 24 never-verified clients behind
+/// one address (a connection pool, a NAT) asking at once all get tokens —
+/// they wait their turn for argon2, none is told 503.
+async fn a_burst_of_new_clients_from_one_address_is_served(app: TestApp) {
+    let mut clients = Vec::new();
+    for _ in 0..24 {
+        clients.push(app.standard_client().await);
+    }
+    let requests: Vec<_> = clients
+        .into_iter()
+        .map(|(id, secret)| {
+            let http = app.http.clone();
+            let url = app.url("/token");
+            tokio::spawn(async move { post_form(&http, &url, GRANT, Some((&id, &secret))).await })
+        })
+        .collect();
+    for (i, request) in requests.into_iter().enumerate() {
+        assert_eq!(
+            request.await.unwrap().status(),
+            200,
+            "client {i} of the burst"
+        );
+    }
+}
 
 const GRANT: &str = "grant_type=client_credentials";
 
