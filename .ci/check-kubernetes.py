@@ -61,6 +61,9 @@ for cm in by_kind.get("ConfigMap", []):
 for svc in by_kind.get("Service", []):
     selector = svc["spec"]["selector"]
     need(all(labels.get(k) == v for k, v in selector.items()), f"Service {svc['metadata']['name']} selects the pods")
+policies = by_kind.get("NetworkPolicy", [])
+need(any(all(labels.get(k) == v for k, v in p["spec"]["podSelector"].get("matchLabels", {}).items())
+         for p in policies), "a NetworkPolicy guards the pods' admin port")
 pdbs = by_kind.get("PodDisruptionBudget", [])
 need(any(all(labels.get(k) == v for k, v in p["spec"]["selector"]["matchLabels"].items()) for p in pdbs),
      "a PodDisruptionBudget covers the pods")

@@ -479,23 +479,37 @@ fn table_has(text: &str, key: &str) -> bool {
     toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key(key))
 }
 
+/// A database URL or a key is short; anything larger is the wrong file.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
 /// A secret from a file: read once at start, one trailing line ending
 /// trimmed (as `echo` and editors leave one). The message names the setting
 /// and the path, never the content.
 fn read_secret_file(path: &str, setting: &str) -> Result<String, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigError(format!(
-            "invalid setting {setting}: cannot read {path}: {e}"
-        ))
-    })?;
+    use std::io::Read as _;
+    let invalid = |why: String| ConfigError(format!("invalid setting {setting}: {why}"));
+    // Checked before opening: opening a FIFO would block, and a device such
+    // as /dev/zero never ends.
+    let metadata =
+        std::fs::metadata(path).map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
+    if !metadata.is_file() {
+        return Err(invalid(format!("{path} is not a regular file")));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SECRET_FILE_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| invalid(format!("cannot read {path}: {e}")))?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(invalid(format!(
+            "{path} is larger than {MAX_SECRET_FILE_BYTES} bytes"
+        )));
+    }
     let value = text
         .strip_suffix('\n')
         .map(|t| t.strip_suffix('\r').unwrap_or(t))
         .unwrap_or(&text);
     if value.is_empty() {
-        return Err(ConfigError(format!(
-            "invalid setting {setting}: {path} is empty"
-        )));
+        return Err(invalid(format!("{path} is empty")));
     }
     Ok(value.to_owned())
 }

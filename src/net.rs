@@ -2,6 +2,7 @@
 //! each one holds until it closes, the accept loop for plain TCP, and the
 //! open-file limit. Leaf module: plain tokio, nothing from the crate.
 
+use std::future::Future as _;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -32,20 +33,54 @@ impl ConnectionLimit {
     }
 }
 
-/// A connection that gives its place back when it closes.
+/// A connection that gives its place back when it closes, and that fails
+/// a write the peer has not let through for `WRITE_STALL_TIMEOUT`: a client
+/// that never reads its responses must not hold a connection (and a place,
+/// and the shutdown) forever.
 pub struct Limited<IO> {
     io: IO,
     place: OwnedSemaphorePermit,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
 }
+
+/// How long a write may wait for the peer to read.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl<IO> Limited<IO> {
     pub fn new(io: IO, place: OwnedSemaphorePermit) -> Self {
-        Self { io, place }
+        Self {
+            io,
+            place,
+            stalled: None,
+        }
     }
 
     /// The connection and its place, apart (to wrap the connection in TLS).
     pub fn into_parts(self) -> (IO, OwnedSemaphorePermit) {
         (self.io, self.place)
+    }
+
+    /// Maps a write's outcome: ready clears the stall timer; pending starts
+    /// it, and an expired one turns the wait into an error.
+    fn watch<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        polled: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(WRITE_STALL_TIMEOUT)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the peer has not read for the write-stall timeout",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -65,11 +100,13 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Limited<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.watch(cx, polled)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let polled = Pin::new(&mut self.io).poll_flush(cx);
+        self.watch(cx, polled)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -81,7 +118,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for Limited<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.watch(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -153,6 +153,18 @@ fn otel_requested() -> bool {
 /// (endpoint, protocol, headers, timeout, batch settings, resource); the
 /// service name defaults to `tokenmint`.
 fn otel_provider() -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    let endpoint = std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT"))
+        .unwrap_or_default();
+    if endpoint
+        .trim_start()
+        .to_ascii_lowercase()
+        .starts_with("https://")
+    {
+        return Err(opentelemetry_otlp::ExporterBuildError::InvalidConfiguration(
+            "the OTLP endpoint is https://, and this build exports over plain HTTP only (use a collector beside the process)".to_owned(),
+        ));
+    }
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_http()
         .build()?;

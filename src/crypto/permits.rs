@@ -37,8 +37,13 @@ pub struct Permits {
 
 struct State {
     free: usize,
-    waiting: [VecDeque<oneshot::Sender<()>>; 3],
+    /// Per lane; a waiter is sent `true` with a permit, `false` when evicted.
+    waiting: [VecDeque<oneshot::Sender<bool>>; 3],
 }
+
+/// A waiter of the `Suspect` lane made room for a better one.
+#[derive(Debug)]
+pub struct Evicted;
 
 /// The right to run one argon2 computation; handed on when dropped.
 pub struct Permit {
@@ -55,14 +60,26 @@ impl Permits {
         }
     }
 
-    pub async fn acquire(&self, lane: Lane) -> Permit {
+    /// Makes room in a full queue for a caller of a better lane: the newest
+    /// `Suspect` waiter is told `Evicted`. `false` when there is none.
+    pub fn evict_suspect(&self) -> bool {
+        let mut state = lock(&self.state);
+        while let Some(waiter) = state.waiting[Lane::Suspect.index()].pop_back() {
+            if waiter.send(false).is_ok() {
+                return true;
+            }
+        }
+        false
+    }
+
+    pub async fn acquire(&self, lane: Lane) -> Result<Permit, Evicted> {
         let receiver = {
             let mut state = lock(&self.state);
             if state.free > 0 {
                 state.free -= 1;
-                return Permit {
+                return Ok(Permit {
                     state: self.state.clone(),
-                };
+                });
             }
             let (sender, receiver) = oneshot::channel();
             state.waiting[lane.index()].push_back(sender);
@@ -75,21 +92,23 @@ impl Permits {
         // The sender is only dropped after a send; a closed channel cannot
         // happen while `Permits` lives, which it does while we borrow it.
         let granted = match wait.receiver.as_mut() {
-            Some(receiver) => receiver.await.is_ok(),
+            Some(receiver) => receiver.await.unwrap_or(false),
             None => false,
         };
         wait.receiver = None;
-        debug_assert!(granted);
-        Permit {
-            state: self.state.clone(),
+        if !granted {
+            return Err(Evicted);
         }
+        Ok(Permit {
+            state: self.state.clone(),
+        })
     }
 }
 
 /// A waiter that is dropped (its request cancelled) after a permit was
 /// handed to it passes the permit on, so no permit is ever lost.
 struct Wait<'a> {
-    receiver: Option<oneshot::Receiver<()>>,
+    receiver: Option<oneshot::Receiver<bool>>,
     state: &'a Arc<Mutex<State>>,
 }
 
@@ -97,7 +116,7 @@ impl Drop for Wait<'_> {
     fn drop(&mut self) {
         if let Some(mut receiver) = self.receiver.take() {
             receiver.close();
-            if receiver.try_recv().is_ok() {
+            if receiver.try_recv() == Ok(true) {
                 release(self.state);
             }
         }
@@ -115,7 +134,7 @@ fn release(state: &Arc<Mutex<State>>) {
     let mut state = lock(state);
     for lane in 0..3 {
         while let Some(waiter) = state.waiting[lane].pop_front() {
-            if waiter.send(()).is_ok() {
+            if waiter.send(true).is_ok() {
                 return;
             }
         }
@@ -134,7 +153,7 @@ mod tests {
     #[tokio::test]
     async fn the_best_lane_goes_first_and_cancelled_waiters_lose_nothing() {
         let permits = Arc::new(Permits::new(1));
-        let held = permits.acquire(Lane::Clean).await;
+        let held = permits.acquire(Lane::Clean).await.unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for (name, lane) in [
@@ -144,7 +163,7 @@ mod tests {
         ] {
             let (permits, order) = (permits.clone(), order.clone());
             tasks.push(tokio::spawn(async move {
-                let _permit = permits.acquire(lane).await;
+                let _permit = permits.acquire(lane).await.unwrap();
                 order.lock().unwrap().push(name);
             }));
             tokio::task::yield_now().await;
@@ -165,5 +184,21 @@ mod tests {
         }
         assert_eq!(*order.lock().unwrap(), ["clean", "crowd", "suspect"]);
         assert_eq!(lock(&permits.state).free, 1, "every permit came back");
+    }
+
+    #[tokio::test]
+    async fn a_suspect_waiter_can_be_made_to_give_way() {
+        let permits = Arc::new(Permits::new(1));
+        let held = permits.acquire(Lane::Clean).await.unwrap();
+        assert!(!permits.evict_suspect(), "no suspect waits yet");
+        let waiter = {
+            let permits = permits.clone();
+            tokio::spawn(async move { permits.acquire(Lane::Suspect).await.is_err() })
+        };
+        tokio::task::yield_now().await;
+        assert!(permits.evict_suspect(), "the waiting suspect gives way");
+        assert!(waiter.await.unwrap(), "and is told it was evicted");
+        drop(held);
+        assert_eq!(lock(&permits.state).free, 1);
     }
 }

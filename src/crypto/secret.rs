@@ -70,7 +70,6 @@ struct Inner {
     /// One argon2 working memory per permit, reused (see `verify_with`).
     memory: Mutex<Vec<Vec<Block>>>,
     waiting: AtomicUsize,
-    suspects_waiting: AtomicUsize,
     max_waiting: usize,
     /// Running averages, in nanoseconds: one verification's compute time,
     /// and the wait for a permit.
@@ -79,9 +78,6 @@ struct Inner {
     /// Verifications refused because the queue was full.
     busy: AtomicU64,
 }
-
-/// Places in the queue that callers with failures on record may hold.
-const SUSPECT_WAITING: usize = 8;
 
 /// Every refusal costs as long as this many verifications: the most live
 /// hashes a client has (current and, during an overlap, previous).
@@ -132,7 +128,6 @@ impl SecretHasher {
                 concurrency: concurrency.max(1),
                 memory: Mutex::new(Vec::new()),
                 waiting: AtomicUsize::new(0),
-                suspects_waiting: AtomicUsize::new(0),
                 max_waiting,
                 hash_nanos: AtomicU64::new(seed),
                 wait_nanos: AtomicU64::new(0),
@@ -213,16 +208,18 @@ impl SecretHasher {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HasherError> {
         let inner = &self.inner;
-        let _place = Place::take(&inner.waiting, inner.max_waiting + inner.concurrency)
-            .ok_or_else(|| self.busy())?;
-        let _suspect_place = match lane {
-            Lane::Clean | Lane::Crowd => None,
-            Lane::Suspect => Some(
-                Place::take(&inner.suspects_waiting, SUSPECT_WAITING).ok_or_else(|| self.busy())?,
-            ),
+        // A full queue still takes a caller without failures on record: the
+        // newest waiter with failures gives up its place (and gets 503).
+        let limit = inner.max_waiting + inner.concurrency;
+        let _place = match Place::take(&inner.waiting, limit) {
+            Some(place) => place,
+            None if lane != Lane::Suspect && inner.permits.evict_suspect() => {
+                Place::take(&inner.waiting, usize::MAX).ok_or_else(|| self.busy())?
+            }
+            None => return Err(self.busy()),
         };
         let queued = Instant::now();
-        let _permit = inner.permits.acquire(lane).await;
+        let _permit = inner.permits.acquire(lane).await.map_err(|_| self.busy())?;
         average(&inner.wait_nanos, nanos(queued.elapsed()));
         let span = tracing::debug_span!("argon2", otel.name = "argon2id");
         let work = move || span.in_scope(work);
@@ -371,7 +368,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn refusals_take_as_long_without_work_and_suspects_get_a_few_places() {
+    async fn refusals_take_as_long_without_work_and_clean_callers_displace_suspects() {
         let hasher = SecretHasher::new(1, 64).unwrap();
         let hash = hasher
             .hash(ClientSecret::generate().unwrap())
@@ -394,27 +391,25 @@ mod tests {
             "an unknown id is refused in the time of {REFUSAL_HASHES} hashes: {slept:?} vs {per_hash:?} each"
         );
 
-        // Suspects may hold only SUSPECT_WAITING places; clean callers more.
+        // A queue full of suspects (failures on record): the next suspects
+        // are refused, a clean caller takes the place of the newest one.
         let mut flood = Vec::new();
-        for _ in 0..SUSPECT_WAITING + 4 {
+        for _ in 0..64 + 1 + 4 {
             let (h, s) = (hasher.clone(), hash.clone());
             flood.push(tokio::spawn(async move {
                 h.verify(wrong(), vec![s], Lane::Suspect).await
             }));
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
         let clean = hasher
             .verify(wrong(), vec![hash.clone()], Lane::Clean)
             .await;
-        assert!(
-            clean.is_ok(),
-            "a clean caller gets a place during the flood"
-        );
+        assert!(clean.is_ok(), "a clean caller gets a place in a full queue");
         let mut busy = 0;
         for task in flood {
             busy += u32::from(matches!(task.await.unwrap(), Err(HasherError::Busy)));
         }
-        assert!(busy >= 4, "suspects beyond their share are refused: {busy}");
+        assert!(busy >= 4, "the surplus suspects are refused: {busy}");
         assert_eq!(hasher.busy_total(), u64::from(busy), "and counted");
     }
 

@@ -92,6 +92,8 @@ pub enum ApiError {
     },
     /// 400: the body is not the JSON the endpoint takes.
     BadBody(String),
+    /// 408: the body did not arrive in time.
+    BodyTimedOut,
     /// 503 or 500, answered like every other fault (`http::response`).
     Fault(Fault),
 }
@@ -151,6 +153,11 @@ impl IntoResponse for ApiError {
                 format!("invalid {field}: {reason}"),
             ),
             Self::BadBody(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason.clone()),
+            Self::BodyTimedOut => (
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request",
+                "the request body did not arrive in time".to_owned(),
+            ),
         };
         let field = match &self {
             Self::Invalid { field, .. } => Some(*field),
@@ -267,9 +274,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
         match tokio::time::timeout(super::extract::BODY_READ_TIMEOUT, read).await {
             Ok(Ok(Json(value))) => Ok(Self(value)),
             Ok(Err(rejection)) => Err(ApiError::BadBody(describe(&rejection))),
-            Err(_) => Err(ApiError::BadBody(
-                "the request body did not arrive in time".to_owned(),
-            )),
+            Err(_) => Err(ApiError::BodyTimedOut),
         }
     }
 }

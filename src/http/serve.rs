@@ -36,6 +36,9 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout)
+        // A request head is a few hundred bytes; hyper's default buffer of
+        // ~400 KiB per connection let unfinished heads take gigabytes.
+        .max_buf_size(MAX_HEAD_BUFFER)
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -57,5 +60,17 @@ pub async fn serve(
             }
         });
     }
-    graceful.shutdown().await;
+    // Connections finish their requests, but a drain is not forever.
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the drain timeout; closing them");
+    }
 }
+
+/// The most bytes buffered per connection while a request head is read.
+const MAX_HEAD_BUFFER: usize = 32 * 1024;
+
+/// How long a shutdown waits for open connections to finish.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);

@@ -180,13 +180,19 @@ pub(crate) async fn bounded<T>(
     } else {
         backend
     };
-    let span = tracing::debug_span!(
-        "db",
-        otel.name = name,
-        otel.kind = "client",
-        db.system.name = system,
-        db.operation.name = name
-    );
+    // Only inside a request (or another span): the key refresh every
+    // second would otherwise export a root span of its own each time.
+    let span = if tracing::Span::current().is_none() {
+        tracing::Span::none()
+    } else {
+        tracing::debug_span!(
+            "db",
+            otel.name = name,
+            otel.kind = "client",
+            db.system.name = system,
+            db.operation.name = name
+        )
+    };
     tokio::time::timeout(limit, operation)
         .instrument(span)
         .await

@@ -12,6 +12,45 @@ both_stores!(
     sigterm_turns_readiness_off_before_the_listener_closes
 );
 
+/// A client that sends requests and never reads the answers cannot hold the
+/// server: its writes stall, the connection is closed, and SIGTERM still
+/// ends the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_does_not_hold_the_shutdown() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .unwrap();
+    let server = ServerProcess::start(&app.env);
+    let address = server.address.trim_start_matches("http://").to_owned();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address.parse().unwrap()).await.unwrap();
+    // Pipelined requests for a large answer, until neither side can send.
+    let request = b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(50);
+    let mut blocked = 0;
+    while blocked < 20 {
+        match stream.try_write(&request) {
+            Ok(_) => blocked = 0,
+            Err(_) => {
+                blocked += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+    server.terminate();
+    let started = std::time::Instant::now();
+    let (code, _) = tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "exit 0");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    drop(stream);
+}
+
 /// With a drain delay, SIGTERM makes `/readyz` answer 503 at once while
 /// tokens are still served, so that a load balancer stops sending before
 /// the listener closes; then the process exits 0.

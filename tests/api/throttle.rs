@@ -18,8 +18,11 @@ both_stores!(
 
 /// After a restart every client is cold: 24 never-verified clients behind
 /// one address (a connection pool, a NAT) asking at once all get tokens —
-/// they wait their turn for argon2, none is told 503.
+/// they wait their turn for argon2, none is told 503 — even after another
+/// service behind the same address sent a wrong secret.
 async fn a_burst_of_new_clients_from_one_address_is_served(app: TestApp) {
+    let (misconfigured, _) = app.standard_client().await;
+    assert_eq!(app.token_status(&misconfigured, "stale secret").await, 401);
     let mut clients = Vec::new();
     for _ in 0..24 {
         clients.push(app.standard_client().await);
