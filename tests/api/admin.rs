@@ -210,12 +210,7 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
     assert_eq!(patched["enabled"], false);
     assert_eq!(patched["default_scopes"], json!(["orders:read"]));
     assert_eq!(
-        app.token(
-            "grant_type=client_credentials",
-            Some(("svc:orders/v1", &secret))
-        )
-        .await
-        .status(),
+        app.token_status("svc:orders/v1", &secret).await,
         401,
         "disabled"
     );
@@ -237,24 +232,11 @@ async fn admin_api_manages_clients_and_keys(app: TestApp) {
     let new_secret = rotated["client_secret"].as_str().unwrap();
     assert!(rotated["previous_secret_expires_at"].is_null());
     assert_eq!(
-        app.token(
-            "grant_type=client_credentials",
-            Some(("svc:orders/v1", &secret))
-        )
-        .await
-        .status(),
+        app.token_status("svc:orders/v1", &secret).await,
         401,
         "old secret cut"
     );
-    assert_eq!(
-        app.token(
-            "grant_type=client_credentials",
-            Some(("svc:orders/v1", new_secret))
-        )
-        .await
-        .status(),
-        200
-    );
+    assert_eq!(app.token_status("svc:orders/v1", new_secret).await, 200);
 
     let keys = json(app.admin(token).list_keys().await).await;
     assert_eq!(keys.as_array().unwrap().len(), 1);
