@@ -48,10 +48,11 @@ impl fmt::Debug for ClientSecret {
 /// and a connection while a flood drains.
 ///
 /// Three lanes share the queue (`permits::Lane`): a freed permit goes to a
-/// `Clean` waiter first, then `Crowd`, then `Suspect`; callers with failures
-/// on record may hold only `SUSPECT_WAITING` places. However many addresses
-/// flood wrong secrets, a real client waits behind at most one clean
-/// request per address, never behind the whole flood.
+/// `Clean` waiter first, then `Crowd`, then `Suspect`; when the queue is
+/// full, a caller of a better lane takes the place of the newest `Suspect`
+/// waiter. However many addresses flood wrong secrets, a real client waits
+/// behind at most one clean request per address, never behind the whole
+/// flood.
 ///
 /// Every refusal takes the time of `REFUSAL_HASHES` verifications and the
 /// usual queue wait, whatever the client: unknown ids are refused by
