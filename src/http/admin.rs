@@ -116,11 +116,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let Self::Fault(fault) = self {
-            return fault.into_response();
-        }
-        let (status, error, description) = match &self {
-            Self::Fault(_) => unreachable!("answered above"),
+        let challenge = self.challenge();
+        let mut field = None;
+        let (status, error, description) = match self {
+            Self::Fault(fault) => return fault.into_response(),
             Self::Unauthorized { invalid: false } => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_token",
@@ -147,21 +146,23 @@ impl IntoResponse for ApiError {
                 "conflict",
                 "a client with this id already exists".to_owned(),
             ),
-            Self::Invalid { field, reason } => (
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                format!("invalid {field}: {reason}"),
-            ),
-            Self::BadBody(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason.clone()),
+            Self::Invalid {
+                field: name,
+                reason,
+            } => {
+                field = Some(name);
+                (
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    format!("invalid {name}: {reason}"),
+                )
+            }
+            Self::BadBody(reason) => (StatusCode::BAD_REQUEST, "invalid_request", reason),
             Self::BodyTimedOut => (
                 StatusCode::REQUEST_TIMEOUT,
                 "invalid_request",
                 "the request body did not arrive in time".to_owned(),
             ),
-        };
-        let field = match &self {
-            Self::Invalid { field, .. } => Some(*field),
-            _ => None,
         };
         let body = ApiErrorBody {
             error,
@@ -169,10 +170,7 @@ impl IntoResponse for ApiError {
             field,
         };
         let mut response = (status, NO_STORE, Json(body)).into_response();
-        if let Some(value) = self
-            .challenge()
-            .and_then(|c| HeaderValue::from_str(&c).ok())
-        {
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(WWW_AUTHENTICATE, value);
         }
         response
