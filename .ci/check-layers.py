@@ -28,14 +28,16 @@ ALLOWED = {
     "crypto": {"fault"},
     "store": {"domain", "fault"},
     "keys": {"domain", "fault", "crypto", "store"},
-    "oauth": {"domain", "fault", "clock", "crypto", "store", "keys", "metrics"},
+    "key_fetch": {"crypto", "fault"},
+    "oauth": {"domain", "fault", "clock", "crypto", "store", "keys", "metrics",
+              "key_fetch"},
     "admin": {"domain", "fault", "clock", "crypto", "store", "keys"},
     # the faces and the assembly
     "http": {"domain", "fault", "clock", "crypto", "store", "keys", "metrics",
              "oauth", "admin", "tls", "net", "telemetry"},
     "config": {"domain", "crypto", "store", "telemetry"},
     "startup": {"domain", "fault", "clock", "crypto", "store", "keys",
-                "metrics", "oauth", "http", "tls", "net", "config"},
+                "metrics", "oauth", "http", "tls", "net", "config", "key_fetch"},
     "cli": {"domain", "fault", "clock", "crypto", "store", "keys", "admin",
             "startup", "config", "telemetry"},
 }

@@ -5,13 +5,14 @@
 //! module applies them and talks to the store.
 
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 
 use crate::clock::rfc3339;
-use crate::crypto::{ClientSecret, CryptoError, HasherError, SecretHasher};
+use crate::crypto::{ClientSecret, CryptoError, HasherError, KeySet, SecretHasher};
 use crate::domain::client::{
-    self as clients, CLIENT_CREDENTIALS, Client, FieldError, PreviousSecret, SecretHashes,
-    validate_audience, validate_audiences, validate_client_id, validate_grant_types,
-    validate_token_ttl,
+    self as clients, AuthMethod, CLIENT_CREDENTIALS, Client, FederatedIdentity, FieldError,
+    PreviousSecret, SecretHashes, validate_audience, validate_audiences, validate_client_id,
+    validate_federated_identities, validate_grant_types, validate_token_ttl, validate_url,
 };
 use crate::domain::scope::Scope;
 use crate::fault::Fault;
@@ -32,6 +33,37 @@ pub const MIN_IMPORTED_SECRET_DISTINCT: usize = 8;
 
 /// The longest overlap a rotated secret may have: 30 days.
 pub const MAX_SECRET_OVERLAP: u64 = 30 * 86_400;
+
+mod issuers;
+pub use issuers::{IssuerAdmin, IssuerView, NewIssuer};
+
+/// A federated identity as the CLI and the API show and take it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityView {
+    /// The trusted issuer's name.
+    pub issuer: String,
+    /// The exact `sub` of its tokens, e.g. `system:serviceaccount:payments:api`.
+    pub subject: String,
+}
+
+impl From<&FederatedIdentity> for IdentityView {
+    fn from(f: &FederatedIdentity) -> Self {
+        Self {
+            issuer: f.issuer.clone(),
+            subject: f.subject.clone(),
+        }
+    }
+}
+
+impl From<IdentityView> for FederatedIdentity {
+    fn from(v: IdentityView) -> Self {
+        Self {
+            issuer: v.issuer,
+            subject: v.subject,
+        }
+    }
+}
 
 /// What a new client is made of. Omitted defaults: `default_scopes` = all
 /// `scopes`; `default_audience` = the first audience (or none, meaning the
@@ -55,6 +87,17 @@ pub struct NewClient {
     pub grant_types: Option<Vec<String>>,
     #[schema(schema_with = crate::domain::client::schema::token_ttl_or_null)]
     pub token_ttl: Option<u32>,
+    /// Default: `private_key_jwt` when keys or identities are given,
+    /// otherwise `client_secret_basic` (a generated secret).
+    #[schema(schema_with = crate::domain::client::schema::auth_method_or_null)]
+    pub token_endpoint_auth_method: Option<String>,
+    /// The client's public keys, a JWK set (RFC 7517 §5).
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    #[schema(schema_with = crate::domain::client::schema::url_or_null)]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub federated_identities: Vec<IdentityView>,
 }
 
 /// A change to a client; `None` leaves a field as it is. For the two
@@ -78,6 +121,18 @@ pub struct ClientChanges {
     pub token_ttl: Option<Option<u32>>,
     #[schema(nullable)]
     pub enabled: Option<bool>,
+    /// Moving a secret client to `private_key_jwt` drops its secret; the
+    /// way back is a new client.
+    #[schema(schema_with = crate::domain::client::schema::auth_method_or_null)]
+    pub token_endpoint_auth_method: Option<String>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Option<Value>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(schema_with = crate::domain::client::schema::url_or_null)]
+    pub jwks_uri: Option<Option<String>>,
+    #[schema(nullable)]
+    pub federated_identities: Option<Vec<IdentityView>>,
 }
 
 /// Distinguishes `"field": null` (clear) from an absent field (keep).
@@ -103,6 +158,16 @@ pub struct ClientView {
     pub updated_at: String,
     /// Tokens issued before this time are inactive (RFC 3339).
     pub tokens_valid_after: String,
+    #[serde(default)]
+    #[schema(schema_with = crate::domain::client::schema::auth_method)]
+    pub token_endpoint_auth_method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    #[serde(default)]
+    pub federated_identities: Vec<IdentityView>,
 }
 
 impl From<&Client> for ClientView {
@@ -119,6 +184,10 @@ impl From<&Client> for ClientView {
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),
             tokens_valid_after: rfc3339(c.tokens_valid_after),
+            token_endpoint_auth_method: c.auth_method.as_str().to_owned(),
+            jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: c.jwks_uri.clone(),
+            federated_identities: c.federated.iter().map(IdentityView::from).collect(),
         }
     }
 }
@@ -193,6 +262,10 @@ pub enum AdminError {
     NotFound,
     #[error("a client with this id already exists")]
     Conflict,
+    #[error("no such issuer")]
+    NoSuchIssuer,
+    #[error("an issuer with this name or issuer URL already exists")]
+    IssuerExists,
     #[error(transparent)]
     Fault(#[from] Fault),
 }
@@ -255,20 +328,44 @@ impl<'a> ClientAdmin<'a> {
         if let Some(ttl) = new.token_ttl {
             validate_token_ttl(ttl)?;
         }
+        let keys = ClientKeys::new(new.jwks, new.jwks_uri, new.federated_identities)?;
+        let auth_method = match &new.token_endpoint_auth_method {
+            Some(name) => AuthMethod::parse(name)?,
+            None if keys.any() => AuthMethod::PrivateKeyJwt,
+            None => AuthMethod::default(),
+        };
+        if !auth_method.uses_secret() && imported.is_some() {
+            return Err(FieldError::new(
+                "client_secret",
+                "a private_key_jwt client has no secret",
+            )
+            .into());
+        }
+        self.check_identities(&keys.federated, &new.client_id)
+            .await?;
         let was_imported = imported.is_some();
-        let secret = match imported {
-            Some(secret) => {
+        let secret = match (auth_method.uses_secret(), imported) {
+            (false, _) => None,
+            (true, Some(secret)) => {
                 validate_imported_secret(&secret)?;
-                secret
+                Some(secret)
             }
-            None => ClientSecret::generate()?,
+            (true, None) => Some(ClientSecret::generate()?),
+        };
+        let secrets = match &secret {
+            Some(secret) => Some(SecretHashes {
+                current: self.hasher.hash(secret.clone()).await?,
+                previous: None,
+            }),
+            None => None,
         };
         let client = Client {
             client_id: new.client_id,
-            secrets: SecretHashes {
-                current: self.hasher.hash(secret.clone()).await?,
-                previous: None,
-            },
+            auth_method,
+            secrets,
+            jwks: keys.jwks,
+            jwks_uri: keys.jwks_uri,
+            federated: keys.federated,
             scopes,
             default_scopes,
             audiences: new.audiences,
@@ -287,7 +384,7 @@ impl<'a> ClientAdmin<'a> {
         tracing::info!(client_id = %client.client_id, "created client");
         Ok(CreatedClient {
             client: ClientView::from(&client),
-            client_secret: (!was_imported).then_some(secret),
+            client_secret: secret.filter(|_| !was_imported),
         })
     }
 
@@ -314,6 +411,7 @@ impl<'a> ClientAdmin<'a> {
         now: i64,
     ) -> Result<Client, AdminError> {
         let mut client = self.get(client_id).await?;
+        self.apply_key_changes(&mut client, &changes).await?;
         if let Some(scopes) = &changes.scopes {
             let narrowed = parse_scopes("scopes", scopes)?;
             if client.scopes.tokens().any(|t| !narrowed.contains(t)) {
@@ -404,14 +502,20 @@ impl<'a> ClientAdmin<'a> {
         }
         let mut client = self.get(client_id).await?;
         let secret = ClientSecret::generate()?;
-        let replaced = std::mem::replace(
-            &mut client.secrets.current,
-            self.hasher.hash(secret.clone()).await?,
-        );
-        client.secrets.previous = (overlap > 0).then(|| PreviousSecret {
+        let hash = self.hasher.hash(secret.clone()).await?;
+        let Some(secrets) = client.secrets.as_mut() else {
+            return Err(FieldError::new(
+                "token_endpoint_auth_method",
+                "this client authenticates with private_key_jwt and has no secret to rotate",
+            )
+            .into());
+        };
+        let replaced = std::mem::replace(&mut secrets.current, hash);
+        secrets.previous = (overlap > 0).then(|| PreviousSecret {
             hash: replaced,
             expires_at: now.saturating_add(i64::try_from(overlap).unwrap_or(i64::MAX)),
         });
+        let previous_expires_at = secrets.previous.as_ref().map(|p| rfc3339(p.expires_at));
         client.updated_at = now.max(client.updated_at);
         if !self.store.update_client(&client).await? {
             return Err(AdminError::NotFound);
@@ -420,8 +524,90 @@ impl<'a> ClientAdmin<'a> {
         Ok(RotatedSecret {
             client_id: client.client_id,
             client_secret: secret,
-            previous_secret_expires_at: client.secrets.previous.map(|p| rfc3339(p.expires_at)),
+            previous_secret_expires_at: previous_expires_at,
         })
+    }
+
+    /// Applies the authentication fields of a change.
+    async fn apply_key_changes(
+        &self,
+        client: &mut Client,
+        changes: &ClientChanges,
+    ) -> Result<(), AdminError> {
+        if let Some(name) = &changes.token_endpoint_auth_method {
+            let method = AuthMethod::parse(name)?;
+            match (client.auth_method.uses_secret(), method.uses_secret()) {
+                // From a secret to keys: the secret stops working at once.
+                (true, false) => client.secrets = None,
+                (false, true) => {
+                    return Err(FieldError::new(
+                        "token_endpoint_auth_method",
+                        "a private_key_jwt client has no secret to go back to: create a new client",
+                    )
+                    .into());
+                }
+                _ => {}
+            }
+            client.auth_method = method;
+        }
+        if let Some(jwks) = &changes.jwks {
+            client.jwks = jwks.as_ref().map(checked_jwks).transpose()?;
+        }
+        if let Some(uri) = &changes.jwks_uri {
+            if let Some(uri) = uri {
+                validate_url("jwks_uri", uri)?;
+            }
+            client.jwks_uri = uri.clone();
+        }
+        if let Some(identities) = &changes.federated_identities {
+            let identities: Vec<FederatedIdentity> =
+                identities.iter().cloned().map(Into::into).collect();
+            validate_federated_identities(&identities)?;
+            self.check_identities(&identities, &client.client_id)
+                .await?;
+            client.federated = identities;
+        }
+        Ok(())
+    }
+
+    /// Each identity names a trusted issuer and belongs to no other client.
+    async fn check_identities(
+        &self,
+        identities: &[FederatedIdentity],
+        client_id: &str,
+    ) -> Result<(), AdminError> {
+        if identities.is_empty() {
+            return Ok(());
+        }
+        let issuers = self.store.list_issuers().await?;
+        for identity in identities {
+            if !issuers.iter().any(|i| i.name == identity.issuer) {
+                return Err(FieldError::new(
+                    "federated_identities",
+                    format!(
+                        "no trusted issuer is named '{}'; add it first (tokenmint issuer add)",
+                        identity.issuer
+                    ),
+                )
+                .into());
+            }
+            if let Some(owner) = self
+                .store
+                .find_federated_client(&identity.issuer, &identity.subject)
+                .await?
+                .filter(|owner| owner != client_id)
+            {
+                return Err(FieldError::new(
+                    "federated_identities",
+                    format!(
+                        "{}={} already authenticates client '{owner}'",
+                        identity.issuer, identity.subject
+                    ),
+                )
+                .into());
+            }
+        }
+        Ok(())
     }
 
     pub async fn set_enabled(
@@ -458,6 +644,47 @@ impl<'a> ClientAdmin<'a> {
         tracing::info!(client_id, "deleted client");
         Ok(())
     }
+}
+
+/// The key fields of a new client, checked.
+struct ClientKeys {
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    federated: Vec<FederatedIdentity>,
+}
+
+impl ClientKeys {
+    fn new(
+        jwks: Option<Value>,
+        jwks_uri: Option<String>,
+        identities: Vec<IdentityView>,
+    ) -> Result<Self, FieldError> {
+        let jwks = jwks.as_ref().map(checked_jwks).transpose()?;
+        if let Some(uri) = &jwks_uri {
+            validate_url("jwks_uri", uri)?;
+        }
+        let federated: Vec<FederatedIdentity> = identities.into_iter().map(Into::into).collect();
+        validate_federated_identities(&federated)?;
+        Ok(Self {
+            jwks,
+            jwks_uri,
+            federated,
+        })
+    }
+
+    fn any(&self) -> bool {
+        self.jwks.is_some() || self.jwks_uri.is_some() || !self.federated.is_empty()
+    }
+}
+
+/// A JWK set as it will be stored: parsed, checked, at least one key.
+pub fn checked_jwks(jwks: &Value) -> Result<String, FieldError> {
+    let text = jwks.to_string();
+    let set = KeySet::parse(text.as_bytes()).map_err(|e| FieldError::new("jwks", e.0))?;
+    if set.is_empty() {
+        return Err(FieldError::new("jwks", "the key set holds no key"));
+    }
+    Ok(text)
 }
 
 fn parse_scopes(field: &'static str, tokens: &[String]) -> Result<Scope, FieldError> {

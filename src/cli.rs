@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `client …`, `key …` (README, "Command line").
+//! The command line: `serve`, `migrate`, `client …`, `issuer …`, `key …`
+//! (README, "Command line").
 //!
 //! Exit codes: 0 success, 1 failure, 2 usage (clap's own errors, and values
 //! that fail validation). Results go to stdout — as JSON with `--json` —
@@ -12,9 +13,11 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::admin::{
-    AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, KeyView,
-    MAX_IMPORTED_SECRET_LEN, NewClient, RotatedSecret,
+    AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, IdentityView, IssuerAdmin,
+    IssuerView, KeyView, MAX_IMPORTED_SECRET_LEN, NewClient, NewIssuer, RotatedSecret,
 };
+use crate::crypto::MAX_JWKS_BYTES;
+use crate::domain::client::parse_federated_identity;
 use crate::clock::unix_now;
 use crate::config::Config;
 use crate::crypto::ClientSecret;
@@ -53,6 +56,9 @@ pub enum Command {
     /// Manage clients.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Manage trusted issuers (workload identity federation).
+    #[command(subcommand)]
+    Issuer(IssuerCommand),
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -61,6 +67,37 @@ pub enum Command {
     /// With TLS on, it checks that the listener accepts connections.
     #[command(hide = true)]
     Healthcheck,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IssuerCommand {
+    /// Trust a platform's identity tokens (a Kubernetes cluster, a SPIFFE
+    /// trust domain, a CI system's OIDC issuer). Without --jwks-uri or
+    /// --jwks-file, its keys are found by OIDC discovery at --issuer.
+    Add {
+        /// The name clients' identities use (--federated NAME=SUBJECT).
+        name: String,
+        /// The `iss` of its tokens: an https URL, or spiffe://TRUST_DOMAIN.
+        #[arg(long, value_name = "URL")]
+        issuer: String,
+        #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
+        jwks_uri: Option<String>,
+        /// A JWK set file (air-gapped clusters, SPIFFE bundles).
+        #[arg(long, value_name = "PATH")]
+        jwks_file: Option<PathBuf>,
+        /// The audience its tokens must carry (default: this server's issuer).
+        #[arg(long)]
+        audience: Option<String>,
+        /// The longest lifetime and age of a token accepted ("1h", "600").
+        #[arg(long, value_parser = parse_seconds)]
+        max_token_age: Option<u32>,
+    },
+    /// List trusted issuers.
+    List,
+    /// Show one trusted issuer.
+    Show { name: String },
+    /// Stop trusting an issuer: its tokens are refused at once.
+    Remove { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,7 +120,8 @@ pub enum KeyCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
-    /// Create a client and print its secret (shown once).
+    /// Create a client and print its secret (shown once), or a client that
+    /// authenticates without one (--jwks-file, --jwks-uri, --federated).
     Create {
         /// The client id: printable ASCII without spaces, e.g. svc:orders+v1.
         id: String,
@@ -148,6 +186,40 @@ pub struct ClientFields {
     /// (the default), or "" for a client that may only introspect and revoke.
     #[arg(long)]
     grant_types: Option<String>,
+    /// client_secret_basic (the default), client_secret_post or
+    /// private_key_jwt (implied by --jwks-file, --jwks-uri and --federated).
+    #[arg(long, value_name = "METHOD")]
+    auth_method: Option<String>,
+    /// The client's public keys, a JWK set file (private_key_jwt).
+    #[arg(long, value_name = "PATH", conflicts_with = "jwks_uri")]
+    jwks_file: Option<PathBuf>,
+    /// Where the client publishes its public keys (private_key_jwt).
+    #[arg(long, value_name = "URL")]
+    jwks_uri: Option<String>,
+    /// A platform identity that authenticates the client: a trusted issuer's
+    /// name and the exact subject of its tokens; repeat for several.
+    #[arg(long = "federated", value_name = "ISSUER=SUBJECT", value_parser = parse_identity)]
+    federated: Vec<IdentityView>,
+}
+
+fn parse_identity(raw: &str) -> Result<IdentityView, String> {
+    parse_federated_identity(raw)
+        .map(|f| IdentityView::from(&f))
+        .map_err(|e| e.reason)
+}
+
+/// A JWK set file, read whole but no larger than a key set may be.
+fn read_jwks(path: &std::path::Path) -> Result<serde_json::Value, Failure> {
+    let cannot = |e: String| Failure::Usage(format!("cannot read {}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| cannot(e.to_string()))?;
+    let mut text = Vec::new();
+    file.take(MAX_JWKS_BYTES as u64 + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| cannot(e.to_string()))?;
+    if text.len() > MAX_JWKS_BYTES {
+        return Err(cannot(format!("a JWK set is at most {MAX_JWKS_BYTES} bytes")));
+    }
+    serde_json::from_slice(&text).map_err(|e| cannot(format!("not JSON: {e}")))
 }
 
 fn parse_seconds(raw: &str) -> Result<u32, String> {
@@ -165,8 +237,8 @@ fn split(list: &str) -> Vec<String> {
 }
 
 impl ClientFields {
-    fn into_new_client(self, client_id: String) -> NewClient {
-        NewClient {
+    fn into_new_client(self, client_id: String) -> Result<NewClient, Failure> {
+        Ok(NewClient {
             client_id,
             scopes: self.scope.as_deref().map(split).unwrap_or_default(),
             default_scopes: self.default_scope.as_deref().map(split),
@@ -174,11 +246,22 @@ impl ClientFields {
             default_audience: self.default_audience,
             grant_types: self.grant_types.as_deref().map(split),
             token_ttl: self.ttl,
-        }
+            token_endpoint_auth_method: self.auth_method,
+            jwks: self.jwks_file.as_deref().map(read_jwks).transpose()?,
+            jwks_uri: self.jwks_uri,
+            federated_identities: self.federated,
+        })
     }
 
-    fn into_changes(self, clear_ttl: bool) -> ClientChanges {
-        ClientChanges {
+    /// Keys given by file replace keys given by URL, and the other way round.
+    fn into_changes(self, clear_ttl: bool) -> Result<ClientChanges, Failure> {
+        let jwks = self.jwks_file.as_deref().map(read_jwks).transpose()?;
+        let (jwks, jwks_uri) = match (jwks, self.jwks_uri) {
+            (Some(jwks), _) => (Some(Some(jwks)), Some(None)),
+            (None, Some(uri)) => (Some(None), Some(Some(uri))),
+            (None, None) => (None, None),
+        };
+        Ok(ClientChanges {
             scopes: self.scope.as_deref().map(split),
             default_scopes: self.default_scope.as_deref().map(split),
             audiences: (!self.audiences.is_empty()).then_some(self.audiences),
@@ -190,7 +273,11 @@ impl ClientFields {
                 self.ttl.map(Some)
             },
             enabled: None,
-        }
+            token_endpoint_auth_method: self.auth_method,
+            jwks,
+            jwks_uri,
+            federated_identities: (!self.federated.is_empty()).then_some(self.federated),
+        })
     }
 }
 
@@ -238,6 +325,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Serve { no_migrate } => serve(&config, !no_migrate).await,
         Command::Migrate => migrate(&config, cli.json).await,
         Command::Client(command) => client(&config, command, cli.json).await,
+        Command::Issuer(command) => issuer(&config, command, cli.json).await,
         Command::Key(command) => key(&config, command, cli.json).await,
         Command::Healthcheck => healthcheck(&config),
     };
@@ -288,7 +376,7 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
         } => {
             let imported = secret_stdin.then(read_secret_from_stdin).transpose()?;
             let created = admin
-                .create(fields.into_new_client(id), imported, now)
+                .create(fields.into_new_client(id)?, imported, now)
                 .await?;
             print(json, &created, || describe_created(&created));
         }
@@ -306,7 +394,7 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
             fields,
             clear_ttl,
         } => {
-            let changes = fields.into_changes(clear_ttl);
+            let changes = fields.into_changes(clear_ttl)?;
             let client = admin.update(&id, changes, now).await;
             show(ClientView::from(&client.map_err(|e| named(e, &id))?));
         }
@@ -367,6 +455,79 @@ fn healthcheck(config: &Config) -> Result<(), Failure> {
     } else {
         Err(unhealthy(&String::from_utf8_lossy(&status)))
     }
+}
+
+async fn issuer(config: &Config, command: IssuerCommand, json: bool) -> Result<(), Failure> {
+    let store = open_store(config, true).await?;
+    let admin = IssuerAdmin::new(store.as_ref());
+    let named = |e: AdminError, name: &str| match e {
+        AdminError::NoSuchIssuer => Failure::Other(format!("no such issuer '{name}'")),
+        other => other.into(),
+    };
+    match command {
+        IssuerCommand::Add {
+            name,
+            issuer,
+            jwks_uri,
+            jwks_file,
+            audience,
+            max_token_age,
+        } => {
+            let new = NewIssuer {
+                name,
+                issuer,
+                jwks_uri,
+                jwks: jwks_file.as_deref().map(read_jwks).transpose()?,
+                audience,
+                max_token_age,
+            };
+            let view = IssuerView::from(&admin.add(new, unix_now()).await?);
+            print(json, &view, || describe_issuer(&view));
+        }
+        IssuerCommand::List => {
+            let views: Vec<IssuerView> = admin.list().await?.iter().map(IssuerView::from).collect();
+            print(json, &views, || {
+                if views.is_empty() {
+                    return "no trusted issuers".to_owned();
+                }
+                views
+                    .iter()
+                    .map(|v| format!("{}\t{}\t{}", v.name, v.issuer, v.key_source))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        IssuerCommand::Show { name } => {
+            let issuer = admin.get(&name).await.map_err(|e| named(e, &name))?;
+            let view = IssuerView::from(&issuer);
+            print(json, &view, || describe_issuer(&view));
+        }
+        IssuerCommand::Remove { name } => {
+            admin.remove(&name).await.map_err(|e| named(e, &name))?;
+            print(
+                json,
+                &serde_json::json!({ "name": name, "removed": true }),
+                || format!("removed issuer {name}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn describe_issuer(v: &IssuerView) -> String {
+    let keys = match (&v.jwks_uri, &v.jwks) {
+        (Some(uri), _) => uri.clone(),
+        (None, Some(_)) => "(a stored JWK set)".to_owned(),
+        (None, None) => format!("OIDC discovery at {}", v.issuer),
+    };
+    format!(
+        "name:             {}\nissuer:           {}\nkeys:             {keys}\naudience:         {}\nmax_token_age:    {}s\ncreated_at:       {}",
+        v.name,
+        v.issuer,
+        v.audience.as_deref().unwrap_or("(this server's issuer)"),
+        v.max_token_age,
+        v.created_at,
+    )
 }
 
 async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Failure> {
@@ -460,9 +621,23 @@ fn describe(v: &ClientView) -> String {
     let ttl = v
         .token_ttl
         .map_or_else(|| "server default".to_owned(), |t| format!("{t}s"));
+    let mut keys = String::new();
+    if let Some(uri) = &v.jwks_uri {
+        keys.push_str(&format!("\njwks_uri:         {uri}"));
+    }
+    if v.jwks.is_some() {
+        keys.push_str("\njwks:             (registered inline)");
+    }
+    for identity in &v.federated_identities {
+        keys.push_str(&format!(
+            "\nfederated:        {}={}",
+            identity.issuer, identity.subject
+        ));
+    }
     format!(
-        "client_id:        {}\nenabled:          {}\nscopes:           {}\ndefault_scopes:   {}\naudiences:        {}\ndefault_audience: {}\ngrant_types:      {}\ntoken_ttl:        {ttl}\ncreated_at:       {}\nupdated_at:       {}",
+        "client_id:        {}\nauth_method:      {}{keys}\nenabled:          {}\nscopes:           {}\ndefault_scopes:   {}\naudiences:        {}\ndefault_audience: {}\ngrant_types:      {}\ntoken_ttl:        {ttl}\ncreated_at:       {}\nupdated_at:       {}",
         v.client_id,
+        v.token_endpoint_auth_method,
         v.enabled,
         v.scopes.join(" "),
         v.default_scopes.join(" "),
@@ -481,6 +656,9 @@ fn describe_created(created: &CreatedClient) -> String {
             describe(&created.client),
             secret.expose()
         ),
+        None if created.client.token_endpoint_auth_method == "private_key_jwt" => {
+            describe(&created.client)
+        }
         None => format!(
             "{}\nclient_secret:    (imported; not shown)",
             describe(&created.client)

@@ -50,6 +50,9 @@ const SETTINGS: &[(&str, &str)] = &[
     ("header_read_timeout", "TOKENMINT_HEADER_READ_TIMEOUT"),
     ("max_connections", "TOKENMINT_MAX_CONNECTIONS"),
     ("drain_delay", "TOKENMINT_DRAIN_DELAY"),
+    ("assertion_max_age", "TOKENMINT_ASSERTION_MAX_AGE"),
+    ("allow_http_fetch", "TOKENMINT_ALLOW_HTTP_FETCH"),
+    ("fetch_timeout", "TOKENMINT_FETCH_TIMEOUT"),
     ("admin_scope", "TOKENMINT_ADMIN_SCOPE"),
     ("tls_cert", "TOKENMINT_TLS_CERT"),
     ("tls_key", "TOKENMINT_TLS_KEY"),
@@ -101,6 +104,13 @@ pub struct Config {
     pub drain_delay: u64,
     /// PEM certificate chain and private key: serve HTTPS instead of HTTP.
     pub tls: Option<TlsFiles>,
+    /// Seconds a `private_key_jwt` assertion's `exp` may be ahead of now.
+    pub assertion_max_age: u32,
+    /// Key sets (client `jwks_uri`, trusted issuers) may be fetched over
+    /// plain HTTP.
+    pub allow_http_fetch: bool,
+    /// Seconds one key-set fetch may take.
+    pub fetch_timeout: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -257,6 +267,22 @@ impl RawSettings {
         let (data_dir, database, pool, key_encryption_key) = self.storage()?;
         let (token_ttl, signing_alg, jwks_max_age, key_rotation_interval) = self.tokens()?;
         let (credential_cache_ttl, throttle) = self.authentication()?;
+        let assertion_max_age = self.require("assertion_max_age", |v| {
+            parse_duration(v)
+                .filter(|s| (1..=86_400).contains(s))
+                .and_then(|s| u32::try_from(s).ok())
+                .ok_or_else(|| format!("expected a duration from 1s to 1d such as 1h, got '{v}'"))
+        })?;
+        let allow_http_fetch = self.require("allow_http_fetch", |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(format!("expected 'true' or 'false', got '{v}'")),
+        })?;
+        let fetch_timeout = self.require("fetch_timeout", |v| {
+            parse_duration(v)
+                .filter(|s| (1..=60).contains(s))
+                .ok_or_else(|| format!("expected a duration from 1s to 60s such as 5s, got '{v}'"))
+        })?;
         let log = self.get("log").unwrap_or("info").to_owned();
         let log_format = self.require("log_format", |v| match v {
             "text" => Ok(LogFormat::Text),
@@ -285,6 +311,9 @@ impl RawSettings {
             max_connections,
             drain_delay,
             tls,
+            assertion_max_age,
+            allow_http_fetch,
+            fetch_timeout,
         })
     }
 

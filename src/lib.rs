@@ -13,6 +13,8 @@
 //! - [`crypto`] — secrets (argon2id), signing keys (aws-lc-rs), the
 //!   key-encryption key. No HTTP, no SQL.
 //! - [`keys`] — which signing key signs now; loads and creates them.
+//! - [`key_fetch`] — fetches and caches the public keys of clients and
+//!   trusted issuers (`jwks_uri`, OIDC discovery). No SQL.
 //! - [`store`] — the storage trait and its PostgreSQL and SQLite
 //!   implementations; the only module with SQL.
 //! - [`http`] — router, layers, extractors, thin handlers, responses.
@@ -31,6 +33,7 @@ pub mod crypto;
 pub mod domain;
 pub mod fault;
 pub mod http;
+pub mod key_fetch;
 pub mod keys;
 pub mod metrics;
 pub mod net;

@@ -25,6 +25,11 @@ pub enum AuthFailure {
     UnknownClient,
     WrongSecret,
     Throttled,
+    /// A client assertion that is malformed, badly signed, stale, replayed
+    /// or aimed elsewhere.
+    BadAssertion,
+    /// A client assertion whose keys could not be fetched.
+    KeysUnavailable,
 }
 
 impl AuthFailure {
@@ -33,6 +38,8 @@ impl AuthFailure {
             Self::UnknownClient => "unknown_client",
             Self::WrongSecret => "wrong_secret",
             Self::Throttled => "throttled",
+            Self::BadAssertion => "bad_assertion",
+            Self::KeysUnavailable => "keys_unavailable",
         }
     }
 }

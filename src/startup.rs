@@ -15,11 +15,13 @@ use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
 use crate::fault::Cause;
 use crate::http::{AppState, Surface, router, serve};
+use crate::key_fetch::{FetchSettings, KeyFetcher};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::metrics::Metrics;
 use crate::net::{ConnectionLimit, TcpAccept};
 use crate::oauth::throttle::Throttle;
-use crate::oauth::{ClientAuthenticator, TokenService};
+use crate::oauth::metadata::TOKEN_PATH;
+use crate::oauth::{AssertionAuthenticator, AssertionSettings, ClientAuthenticator, TokenService};
 use crate::store::{self, CLIENT_CACHE_TTL, CachedClients, Store, StoreError};
 use crate::tls::TlsListener;
 
@@ -114,8 +116,25 @@ impl Application {
         )
         .map_err(|e| StartupError::io("cannot create the credential cache", e))?;
         let metrics = Arc::new(Metrics::default());
+        let fetcher = KeyFetcher::new(FetchSettings {
+            allow_http: config.allow_http_fetch,
+            timeout: Duration::from_secs(config.fetch_timeout),
+        })
+        .map_err(|e| StartupError::io("cannot create the key-set fetcher", e))?;
+        let assertions = AssertionAuthenticator::new(
+            clients.clone(),
+            store.clone(),
+            Arc::new(fetcher),
+            AssertionSettings {
+                token_endpoint: format!("{issuer}{TOKEN_PATH}"),
+                issuer: issuer.clone(),
+                max_age: i64::from(config.assertion_max_age),
+            },
+            metrics.clone(),
+        );
         let auth = ClientAuthenticator::new(
             clients,
+            assertions,
             hasher,
             verified,
             Throttle::new(&config.throttle),
@@ -302,7 +321,8 @@ async fn bind_private(
 
 /// Background upkeep while serving: re-read the signing keys every
 /// `REFRESH_INTERVAL` (rotations made by any instance or the CLI, pending keys
-/// that activate), and prune expired revocations once a minute.
+/// that activate), and prune expired revocations and assertion ids once a
+/// minute.
 async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>) {
     const PRUNE_EVERY: u32 = 60;
     let mut ticker = tokio::time::interval(REFRESH_INTERVAL);
@@ -313,10 +333,10 @@ async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>) {
             tracing::warn!(error = %e, "could not refresh the signing keys");
         }
         if tick % PRUNE_EVERY == 0 {
-            match store.prune_revoked_tokens(unix_now()).await {
+            match store.prune_expired(unix_now()).await {
                 Ok(0) => {}
-                Ok(n) => tracing::debug!(pruned = n, "pruned expired revocations"),
-                Err(e) => tracing::warn!(error = %e, "could not prune revocations"),
+                Ok(n) => tracing::debug!(pruned = n, "pruned expired revocations and assertion ids"),
+                Err(e) => tracing::warn!(error = %e, "could not prune expired revocations and assertion ids"),
             }
         }
     }

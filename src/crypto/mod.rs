@@ -2,6 +2,7 @@
 //! argon2id hashing), JWT signing keys, and the key-encryption key that seals
 //! private keys at rest. Nothing here knows about HTTP or SQL.
 
+mod jwk_set;
 mod kek;
 mod permits;
 mod random;
@@ -9,6 +10,9 @@ mod secret;
 pub mod signing;
 mod verified_cache;
 
+pub use jwk_set::{
+    AssertionAlg, CompactJws, JwksError, KeySet, MAX_JWKS_BYTES, MAX_JWT_BYTES, MalformedJws,
+};
 pub use kek::KeyEncryptionKey;
 pub use permits::Lane;
 pub use random::{random_bytes, random_token};

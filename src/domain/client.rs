@@ -24,11 +24,90 @@ pub const MAX_AUDIENCES: usize = 32;
 pub const MIN_TOKEN_TTL: u32 = 1;
 pub const MAX_TOKEN_TTL: u32 = 86_400;
 
+/// How a client proves who it is: its registered
+/// `token_endpoint_auth_method` (RFC 7591 §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// A shared secret. The two secret methods are one family: a secret
+    /// client may present its secret either way (RFC 6749 §2.3.1), as every
+    /// tokenmint client could before methods were registered.
+    #[default]
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// A JWT signed with a key of the client's (`jwks` or `jwks_uri`), or a
+    /// platform token from a trusted issuer naming one of the client's
+    /// federated identities (RFC 7523 §2.2). The client has no secret.
+    PrivateKeyJwt,
+}
+
+impl AuthMethod {
+    pub const ALL: [AuthMethod; 3] = [
+        Self::ClientSecretBasic,
+        Self::ClientSecretPost,
+        Self::PrivateKeyJwt,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+            Self::PrivateKeyJwt => "private_key_jwt",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<Self, FieldError> {
+        Self::ALL
+            .into_iter()
+            .find(|m| m.as_str() == name)
+            .ok_or_else(|| {
+                FieldError::new(
+                    "token_endpoint_auth_method",
+                    format!(
+                        "'{}' is not supported; use client_secret_basic, client_secret_post or private_key_jwt",
+                        name.escape_debug()
+                    ),
+                )
+            })
+    }
+
+    pub fn uses_secret(self) -> bool {
+        self != Self::PrivateKeyJwt
+    }
+}
+
+/// A workload identity that authenticates a client: a token from the trusted
+/// issuer named `issuer` whose `sub` is exactly `subject`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FederatedIdentity {
+    pub issuer: String,
+    pub subject: String,
+}
+
+/// The longest subject of a federated identity (GitHub's `repo:…:ref:…`
+/// subjects with long branch names are the longest seen in practice).
+pub const MAX_SUBJECT_LEN: usize = 512;
+/// The most federated identities one client may hold.
+pub const MAX_FEDERATED_IDENTITIES: usize = 32;
+/// The longest trusted-issuer name.
+pub const MAX_ISSUER_NAME_LEN: usize = 64;
+/// The longest `jwks_uri`.
+pub const MAX_URI_LEN: usize = 2048;
+
 /// A registered client as stored.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub client_id: String,
-    pub secrets: SecretHashes,
+    pub auth_method: AuthMethod,
+    /// The argon2id hashes of a secret client; `None` for a client that
+    /// authenticates without a secret.
+    pub secrets: Option<SecretHashes>,
+    /// The client's public keys as a JWK set document (RFC 7517 §5), checked
+    /// at registration; or
+    pub jwks: Option<String>,
+    /// where to fetch them.
+    pub jwks_uri: Option<String>,
+    /// Platform identities that authenticate this client.
+    pub federated: Vec<FederatedIdentity>,
     /// Scopes the client may request.
     pub scopes: Scope,
     /// Scopes granted when the request names none (RFC 6749 §3.3 lets the
@@ -189,8 +268,122 @@ pub fn validate_grant_types(grant_types: &[String]) -> Result<(), FieldError> {
     }
 }
 
+/// A `jwks_uri` or issuer URL: absolute `https` (or `http`, which the fetcher
+/// refuses unless plain-HTTP fetches are allowed), printable ASCII.
+pub fn validate_url(field: &'static str, url: &str) -> Result<(), FieldError> {
+    let scheme_ok = url.starts_with("https://") || url.starts_with("http://");
+    let host_ok = url
+        .split_once("://")
+        .is_some_and(|(_, rest)| !rest.is_empty() && !rest.starts_with('/'));
+    if url.len() > MAX_URI_LEN
+        || !scheme_ok
+        || !host_ok
+        || !url.bytes().all(|b| (0x21..=0x7E).contains(&b))
+        || url.contains('#')
+    {
+        return Err(FieldError::new(
+            field,
+            format!("must be an absolute https URL without fragment, at most {MAX_URI_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A trusted issuer's name: a short identifier, as it appears in
+/// `ISSUER=SUBJECT` pairs.
+pub fn validate_issuer_name(name: &str) -> Result<(), FieldError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_ISSUER_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(FieldError::new(
+            "name",
+            format!("an issuer name is 1 to {MAX_ISSUER_NAME_LEN} letters, digits, '-', '_' or '.'"),
+        ))
+    }
+}
+
+/// `ISSUER=SUBJECT`, as the CLI takes it.
+pub fn parse_federated_identity(raw: &str) -> Result<FederatedIdentity, FieldError> {
+    let (issuer, subject) = raw.split_once('=').ok_or_else(|| {
+        FieldError::new(
+            "federated_identities",
+            "expected ISSUER_NAME=SUBJECT, e.g. prod-cluster=system:serviceaccount:payments:api",
+        )
+    })?;
+    let identity = FederatedIdentity {
+        issuer: issuer.to_owned(),
+        subject: subject.to_owned(),
+    };
+    validate_federated_identities(std::slice::from_ref(&identity))?;
+    Ok(identity)
+}
+
+pub fn validate_federated_identities(identities: &[FederatedIdentity]) -> Result<(), FieldError> {
+    let field = "federated_identities";
+    if identities.len() > MAX_FEDERATED_IDENTITIES {
+        return Err(FieldError::new(
+            field,
+            format!("at most {MAX_FEDERATED_IDENTITIES} are allowed"),
+        ));
+    }
+    for identity in identities {
+        validate_issuer_name(&identity.issuer).map_err(|e| FieldError {
+            field,
+            reason: e.reason,
+        })?;
+        // Printable ASCII without spaces: Kubernetes, SPIFFE and GitHub
+        // subjects all are, and the store keeps the list space-delimited.
+        if identity.subject.is_empty()
+            || identity.subject.len() > MAX_SUBJECT_LEN
+            || !identity.subject.bytes().all(|b| (0x21..=0x7E).contains(&b))
+        {
+            return Err(FieldError::new(
+                field,
+                format!("a subject is 1 to {MAX_SUBJECT_LEN} printable ASCII characters without spaces"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks the rules that tie fields together; run after every change.
 pub fn validate_consistency(client: &Client) -> Result<(), FieldError> {
+    let method = "token_endpoint_auth_method";
+    if client.auth_method.uses_secret() {
+        if client.secrets.is_none() {
+            return Err(FieldError::new(method, "a secret client needs a secret"));
+        }
+        if client.jwks.is_some() || client.jwks_uri.is_some() || !client.federated.is_empty() {
+            return Err(FieldError::new(
+                method,
+                "jwks, jwks_uri and federated_identities need private_key_jwt",
+            ));
+        }
+    } else {
+        if client.secrets.is_some() {
+            return Err(FieldError::new(
+                method,
+                "a private_key_jwt client has no secret",
+            ));
+        }
+        if client.jwks.is_some() && client.jwks_uri.is_some() {
+            return Err(FieldError::new(
+                "jwks_uri",
+                "register keys inline (jwks) or by URL (jwks_uri), not both",
+            ));
+        }
+        if client.jwks.is_none() && client.jwks_uri.is_none() && client.federated.is_empty() {
+            return Err(FieldError::new(
+                method,
+                "private_key_jwt needs jwks, jwks_uri or federated_identities",
+            ));
+        }
+    }
     if let Some(outside) = client.default_scopes.first_outside(&client.scopes) {
         return Err(FieldError::new(
             "default_scopes",
@@ -323,6 +516,30 @@ pub mod schema {
         let mut schema = audiences();
         schema.schema_type = or_null(Type::Array);
         schema
+    }
+
+    pub fn auth_method() -> Object {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(super::AuthMethod::ALL.map(super::AuthMethod::as_str)))
+            .description(Some(
+                "How the client authenticates (RFC 7591 token_endpoint_auth_method)",
+            ))
+            .build()
+    }
+
+    pub fn auth_method_or_null() -> Object {
+        let mut schema = auth_method();
+        schema.schema_type = or_null(Type::String);
+        schema
+    }
+
+    pub fn url_or_null() -> Object {
+        ObjectBuilder::new()
+            .schema_type(or_null(Type::String))
+            .pattern(Some(r"^https?://[\x21-\x22\x24-\x7E]{1,2040}$"))
+            .description(Some("An absolute https URL"))
+            .build()
     }
 
     pub fn grant_types_or_null() -> Array {

@@ -4,6 +4,7 @@
 //! import it without reaching upward.
 
 pub mod client;
+pub mod issuer;
 pub mod scope;
 
 use std::fmt;

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::response::NO_STORE;
 use crate::admin::{
-    AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, KeyView, NewClient,
-    RotatedSecret,
+    AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, IssuerAdmin, IssuerView,
+    KeyView, NewClient, NewIssuer, RotatedSecret,
 };
 use crate::clock::unix_now;
 use crate::fault::Fault;
@@ -85,6 +85,8 @@ pub enum ApiError {
     NotFound,
     NoSuchKey,
     Conflict,
+    NoSuchIssuer,
+    IssuerExists,
     /// 400 naming the field.
     Invalid {
         field: &'static str,
@@ -141,6 +143,16 @@ impl IntoResponse for ApiError {
                 "no such client".to_owned(),
             ),
             Self::NoSuchKey => (StatusCode::NOT_FOUND, "not_found", "no such key".to_owned()),
+            Self::NoSuchIssuer => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such issuer".to_owned(),
+            ),
+            Self::IssuerExists => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "an issuer with this name or issuer URL already exists".to_owned(),
+            ),
             Self::Conflict => (
                 StatusCode::CONFLICT,
                 "conflict",
@@ -186,6 +198,8 @@ impl From<AdminError> for ApiError {
             },
             AdminError::NotFound => Self::NotFound,
             AdminError::Conflict => Self::Conflict,
+            AdminError::NoSuchIssuer => Self::NoSuchIssuer,
+            AdminError::IssuerExists => Self::IssuerExists,
             AdminError::Fault(fault) => Self::Fault(fault),
         }
     }
@@ -449,4 +463,65 @@ pub async fn revoke_key(
         .await?
         .ok_or(ApiError::NoSuchKey)?;
     Ok(Json(KeyView::new(&key, status)))
+}
+
+/// 404 for an operation on one issuer.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 404, description = "No such issuer")]
+#[allow(dead_code)]
+pub struct NoSuchIssuer(ApiErrorBody<'static>);
+
+/// 409 when adding an issuer whose name or `iss` is taken.
+#[derive(utoipa::IntoResponses)]
+#[response(status = 409, description = "An issuer with this name or issuer URL already exists")]
+#[allow(dead_code)]
+pub struct IssuerExists(ApiErrorBody<'static>);
+
+/// `GET /admin/issuers`
+#[utoipa::path(get, path = "/admin/issuers", tag = "admin", security(("admin_bearer" = [])),
+    responses((status = 200, description = "OK", body = Vec<IssuerView>), AdminFailures))]
+pub async fn list_issuers(
+    _: Admin,
+    State(app): State<AppState>,
+) -> Result<Json<Vec<IssuerView>>, ApiError> {
+    let issuers = IssuerAdmin::new(app.store.as_ref()).list().await?;
+    Ok(Json(issuers.iter().map(IssuerView::from).collect()))
+}
+
+/// `POST /admin/issuers` — 201 with the issuer.
+#[utoipa::path(post, path = "/admin/issuers", tag = "admin", security(("admin_bearer" = [])), request_body = NewIssuer,
+    responses((status = 201, description = "Created", body = IssuerView), InvalidBody, IssuerExists, AdminFailures))]
+pub async fn add_issuer(
+    _: Admin,
+    State(app): State<AppState>,
+    Body(new): Body<NewIssuer>,
+) -> Result<Response, ApiError> {
+    let issuer = IssuerAdmin::new(app.store.as_ref())
+        .add(new, unix_now())
+        .await?;
+    Ok((StatusCode::CREATED, Json(IssuerView::from(&issuer))).into_response())
+}
+
+/// `GET /admin/issuers/{name}`
+#[utoipa::path(get, path = "/admin/issuers/{name}", tag = "admin", security(("admin_bearer" = [])), params(("name" = String, Path, description = "The issuer's name")),
+    responses((status = 200, description = "OK", body = IssuerView), NoSuchIssuer, AdminFailures))]
+pub async fn get_issuer(
+    _: Admin,
+    State(app): State<AppState>,
+    PathId(name): PathId,
+) -> Result<Json<IssuerView>, ApiError> {
+    let issuer = IssuerAdmin::new(app.store.as_ref()).get(&name).await?;
+    Ok(Json(IssuerView::from(&issuer)))
+}
+
+/// `DELETE /admin/issuers/{name}` — 204; its tokens are refused at once.
+#[utoipa::path(delete, path = "/admin/issuers/{name}", tag = "admin", security(("admin_bearer" = [])), params(("name" = String, Path, description = "The issuer's name")),
+    responses((status = 204, description = "Removed"), NoSuchIssuer, AdminFailures))]
+pub async fn remove_issuer(
+    _: Admin,
+    State(app): State<AppState>,
+    PathId(name): PathId,
+) -> Result<StatusCode, ApiError> {
+    IssuerAdmin::new(app.store.as_ref()).remove(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -158,11 +158,13 @@ async fn deadline(
 #[error("the request did not complete within {REQUEST_TIMEOUT:?}")]
 struct RequestTimedOut;
 
-/// The admin API: clients and keys. Every answer is `no-store`: clients and
+/// The admin API: clients, trusted issuers and keys. Every answer is `no-store`: clients and
 /// keys are not for shared caches, and some answers carry a secret.
 fn admin_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     let admin = OpenApiRouter::new()
         .routes(routes!(admin::list_clients, admin::create_client))
+        .routes(routes!(admin::list_issuers, admin::add_issuer))
+        .routes(routes!(admin::get_issuer, admin::remove_issuer))
         .routes(routes!(
             admin::get_client,
             admin::update_client,

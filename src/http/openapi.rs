@@ -47,7 +47,8 @@ impl Modify for SecuritySchemes {
 }
 
 /// The `/token` request (RFC 6749 §4.4.2), form-encoded. `client_id` and
-/// `client_secret` only for client_secret_post.
+/// `client_secret` only for client_secret_post; `client_assertion_type` and
+/// `client_assertion` for private_key_jwt (RFC 7523 §2.2).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenForm {
@@ -64,6 +65,16 @@ pub struct TokenForm {
     #[schema(schema_with = crate::domain::client::schema::client_id)]
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<AssertionType>,
+    /// A JWT signed by the client's key, or a trusted issuer's identity token.
+    client_assertion: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum AssertionType {
+    #[schema(rename = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")]
+    JwtBearer,
 }
 
 #[derive(ToSchema)]
@@ -82,4 +93,7 @@ pub struct TokenByCallerForm {
     token_type_hint: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
+    client_assertion_type: Option<AssertionType>,
+    /// A JWT signed by the client's key, or a trusted issuer's identity token.
+    client_assertion: Option<String>,
 }

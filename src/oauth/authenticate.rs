@@ -21,35 +21,18 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::OAuthError;
-use super::client_auth::ClientCredentials;
+use super::assertion::AssertionAuthenticator;
+use super::client_auth::{ClientCredentials, Credentials};
 use super::throttle::Throttle;
 use crate::crypto::{SecretHasher, VerifiedSecrets};
 use crate::domain::client::{Client, MAX_CLIENT_ID_LEN, validate_client_id};
 use crate::metrics::{AuthFailure, Metrics};
-use crate::store::{CachedClients, StoreError, StoreFuture};
-
-/// The two ways the authenticator reads a client: from memory when a row is
-/// fresh enough for the warm path, and from the database before any argon2
-/// work.
-pub trait ClientRows: Send + Sync {
-    /// The row if it is in memory and fresh enough; never reads the store.
-    fn cached(&self, client_id: &str) -> Option<Client>;
-    /// The row as the store holds it now.
-    fn fresh<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>>;
-}
-
-impl ClientRows for CachedClients {
-    fn cached(&self, client_id: &str) -> Option<Client> {
-        self.get_cached(client_id)
-    }
-
-    fn fresh<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
-        Box::pin(self.get_client_fresh(client_id))
-    }
-}
+use super::client_rows::ClientRows;
+use crate::store::StoreError;
 
 pub struct ClientAuthenticator {
     clients: Arc<dyn ClientRows>,
+    assertions: AssertionAuthenticator,
     hasher: SecretHasher,
     verified: VerifiedSecrets,
     throttle: Throttle,
@@ -59,6 +42,7 @@ pub struct ClientAuthenticator {
 impl ClientAuthenticator {
     pub fn new(
         clients: Arc<dyn ClientRows>,
+        assertions: AssertionAuthenticator,
         hasher: SecretHasher,
         verified: VerifiedSecrets,
         throttle: Throttle,
@@ -66,6 +50,7 @@ impl ClientAuthenticator {
     ) -> Self {
         Self {
             clients,
+            assertions,
             hasher,
             verified,
             throttle,
@@ -83,8 +68,26 @@ impl ClientAuthenticator {
     }
 
     /// The client these credentials prove, or why not. `address` is the
-    /// caller's IP, for the per-address failure limit.
+    /// caller's IP, for the per-address failure limit of secrets.
+    ///
+    /// An assertion is not throttled: it costs one signature check, not
+    /// argon2, and cannot be guessed, so there is nothing to slow down —
+    /// and no failure count an attacker could run up against a client.
     pub async fn authenticate(
+        &self,
+        credentials: &Credentials,
+        address: Option<IpAddr>,
+        now: i64,
+    ) -> Result<Client, OAuthError> {
+        match credentials {
+            Credentials::Secret(secret) => self.authenticate_secret(secret, address, now).await,
+            Credentials::Assertion(assertion) => {
+                self.assertions.authenticate(assertion, now).await
+            }
+        }
+    }
+
+    async fn authenticate_secret(
         &self,
         credentials: &ClientCredentials,
         address: Option<IpAddr>,
@@ -113,6 +116,7 @@ impl ClientAuthenticator {
             .fingerprint(&credentials.client_id, &credentials.secret);
         let warm = |client: &Client| {
             client.enabled
+                && client.secrets.is_some()
                 && self
                     .verified
                     .contains(&fingerprint, live_hashes(client, now))
@@ -130,7 +134,9 @@ impl ClientAuthenticator {
         // than the read, and a secret rotated a moment ago elsewhere must
         // work. A warm client whose cached row had expired is still warm.
         let fresh = self.clients.fresh(&credentials.client_id).await?;
-        let Some(client) = fresh.filter(|c| c.enabled) else {
+        // A client without a secret is refused like an unknown one, in the
+        // same time: the answer does not tell how a client authenticates.
+        let Some(client) = fresh.filter(|c| c.enabled && c.secrets.is_some()) else {
             return self.refuse_unknown(credentials, counted_id, address).await;
         };
         let hit = warm(&client);
@@ -206,10 +212,12 @@ impl ClientAuthenticator {
 /// The hashes a presented secret may match now: the current one, and the
 /// previous one while its overlap lasts.
 fn live_hashes(client: &Client, now: i64) -> impl Iterator<Item = &str> {
-    let previous = client
-        .secrets
-        .previous
-        .as_ref()
+    let secrets = client.secrets.as_ref();
+    let previous = secrets
+        .and_then(|s| s.previous.as_ref())
         .filter(|p| now < p.expires_at);
-    std::iter::once(client.secrets.current.as_str()).chain(previous.map(|p| p.hash.as_str()))
+    secrets
+        .map(|s| s.current.as_str())
+        .into_iter()
+        .chain(previous.map(|p| p.hash.as_str()))
 }

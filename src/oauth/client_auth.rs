@@ -1,9 +1,10 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3).
 //!
-//! Two methods are supported: `client_secret_basic` (the Authorization
-//! header) and `client_secret_post` (the body). This module only works out
-//! *which* credentials were presented and refuses ambiguous requests; checking
-//! them against the store is `oauth::authenticate`'s job.
+//! Three methods are supported: `client_secret_basic` (the Authorization
+//! header), `client_secret_post` (the body) and `private_key_jwt` (a signed
+//! assertion in the body, RFC 7523 §2.2). This module only works out
+//! *which* credentials were presented and refuses ambiguous requests;
+//! checking them is `oauth::authenticate`'s job.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -18,6 +19,45 @@ use crate::crypto::ClientSecret;
 pub enum AuthMethod {
     ClientSecretBasic,
     ClientSecretPost,
+}
+
+/// RFC 7523 §2.2: the `client_assertion_type` of a JWT client assertion.
+pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Credentials as presented; nothing about them is verified yet.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    Secret(ClientCredentials),
+    Assertion(ClientAssertion),
+}
+
+impl Credentials {
+    /// The client id the request names before anything is verified, for
+    /// logs: an assertion's client is known only once it is checked.
+    pub fn claimed_id(&self) -> &str {
+        match self {
+            Self::Secret(c) => &c.client_id,
+            Self::Assertion(a) => a.client_id.as_deref().unwrap_or(""),
+        }
+    }
+}
+
+/// A JWT presented as `client_assertion`; the JWT itself stays out of
+/// `Debug` (it is a credential until it expires).
+#[derive(Clone)]
+pub struct ClientAssertion {
+    /// The `client_id` parameter, if sent; it must then name the client the
+    /// assertion authenticates.
+    pub client_id: Option<String>,
+    pub jwt: String,
+}
+
+impl std::fmt::Debug for ClientAssertion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientAssertion")
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A client id and secret as presented; nothing about them is verified yet.
@@ -67,9 +107,40 @@ pub fn parse_basic(header: &[u8]) -> Result<Option<ClientCredentials>, OAuthErro
 pub fn resolve_credentials(
     basic: Option<ClientCredentials>,
     params: &FormParams,
-) -> Result<ClientCredentials, OAuthError> {
+) -> Result<Credentials, OAuthError> {
     let body_id = params.single("client_id")?;
     let body_secret = params.single("client_secret")?;
+    let assertion_type = params.single("client_assertion_type")?;
+    let assertion = params.single("client_assertion")?;
+    if assertion_type.is_some() || assertion.is_some() {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(OAuthError::invalid_request(
+                "the client sent a client_assertion and a secret; use one method",
+            ));
+        }
+        let (Some(assertion_type), Some(jwt)) = (assertion_type, assertion) else {
+            return Err(OAuthError::invalid_request(
+                "client_assertion and client_assertion_type are sent together (RFC 7521 §4.2)",
+            ));
+        };
+        if assertion_type != JWT_BEARER {
+            return Err(OAuthError::InvalidClient(
+                "unsupported client_assertion_type; use urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ));
+        }
+        return Ok(Credentials::Assertion(ClientAssertion {
+            client_id: body_id.map(str::to_owned),
+            jwt: jwt.to_owned(),
+        }));
+    }
+    resolve_secret(basic, body_id, body_secret).map(Credentials::Secret)
+}
+
+fn resolve_secret(
+    basic: Option<ClientCredentials>,
+    body_id: Option<&str>,
+    body_secret: Option<&str>,
+) -> Result<ClientCredentials, OAuthError> {
     match (basic, body_id, body_secret) {
         (Some(_), _, Some(_)) => Err(OAuthError::invalid_request(
             "the client authenticated with both the Authorization header and client_secret in the body; use one method",
@@ -87,7 +158,7 @@ pub fn resolve_credentials(
             "client_secret was sent without client_id",
         )),
         (None, _, None) => Err(OAuthError::InvalidClient(
-            "client authentication is required: use HTTP Basic (client_secret_basic) or client_id and client_secret in the body (client_secret_post)",
+            "client authentication is required: use HTTP Basic (client_secret_basic), client_id and client_secret in the body (client_secret_post), or a client_assertion (private_key_jwt)",
         )),
     }
 }
@@ -134,6 +205,22 @@ mod tests {
         let creds = parse_basic(&basic("a:b")).unwrap();
         let err = resolve_credentials(creds, &params).unwrap_err();
         assert_eq!(err.code(), "invalid_request");
+    }
+
+    #[test]
+    fn an_assertion_is_one_method() {
+        let ok = format!("client_assertion_type={JWT_BEARER}&client_assertion=a.b.c&client_id=x");
+        let params = FormParams::parse(ok.as_bytes()).unwrap();
+        let Credentials::Assertion(a) = resolve_credentials(None, &params).unwrap() else {
+            panic!("an assertion")
+        };
+        assert_eq!((a.client_id.as_deref(), a.jwt.as_str()), (Some("x"), "a.b.c"));
+        let with_basic = resolve_credentials(parse_basic(&basic("a:b")).unwrap(), &params);
+        assert_eq!(with_basic.unwrap_err().code(), "invalid_request");
+        let half = FormParams::parse(b"client_assertion=a.b.c").unwrap();
+        assert_eq!(resolve_credentials(None, &half).unwrap_err().code(), "invalid_request");
+        let saml = FormParams::parse(b"client_assertion_type=saml&client_assertion=x").unwrap();
+        assert_eq!(resolve_credentials(None, &saml).unwrap_err().code(), "invalid_client");
     }
 
     #[test]

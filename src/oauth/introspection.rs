@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::OAuthError;
-use super::client_auth::{ClientCredentials, resolve_credentials};
+use super::client_auth::{ClientCredentials, Credentials, resolve_credentials};
 use super::params::FormParams;
 use crate::domain::client::{Client, MAX_TOKEN_TTL};
 
@@ -17,7 +17,7 @@ const CLOCK_SKEW: i64 = 60;
 /// it has one) from an authenticated caller.
 #[derive(Debug)]
 pub struct TokenRequestByCaller {
-    pub credentials: ClientCredentials,
+    pub credentials: Credentials,
     pub token: String,
 }
 
@@ -155,7 +155,7 @@ impl IntrospectionResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::client::SecretHashes;
+    use crate::domain::client::AuthMethod;
     use crate::domain::scope::Scope;
 
     fn claims(iat: i64, exp: i64, scope: &str) -> VerifiedClaims {
@@ -175,10 +175,11 @@ mod tests {
     fn client(scopes: &str, tokens_valid_after: i64) -> Client {
         Client {
             client_id: "svc".into(),
-            secrets: SecretHashes {
-                current: String::new(),
-                previous: None,
-            },
+            auth_method: AuthMethod::default(),
+            secrets: None,
+            jwks: None,
+            jwks_uri: None,
+            federated: vec![],
             scopes: Scope::parse(scopes).unwrap(),
             default_scopes: Scope::parse("").unwrap(),
             audiences: vec![],

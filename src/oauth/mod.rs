@@ -2,8 +2,10 @@
 //! grants, building tokens. It takes parsed input, a store and `now`, and
 //! returns a result or an `OAuthError`; it imports neither axum nor sqlx.
 
+pub mod assertion;
 mod authenticate;
 pub mod client_auth;
+mod client_rows;
 mod error;
 pub mod introspection;
 pub mod metadata;
@@ -12,6 +14,8 @@ mod service;
 pub mod throttle;
 pub mod token;
 
-pub use authenticate::{ClientAuthenticator, ClientRows};
+pub use assertion::{AssertionAuthenticator, AssertionSettings};
+pub use authenticate::ClientAuthenticator;
+pub use client_rows::ClientRows;
 pub use error::OAuthError;
 pub use service::TokenService;

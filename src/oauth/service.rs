@@ -52,7 +52,7 @@ impl TokenService {
 
     /// `POST /token` for the client credentials grant (RFC 6749 §4.4.2-3).
     // The client id is caller input: `?` escapes it, so it cannot forge log lines.
-    #[tracing::instrument(skip_all, fields(client_id = ?log_excerpt(&request.credentials.client_id)))]
+    #[tracing::instrument(skip_all, fields(client_id = ?log_excerpt(request.credentials.claimed_id())))]
     pub async fn issue(
         &self,
         request: TokenRequest,

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use super::OAuthError;
-use super::client_auth::{ClientCredentials, resolve_credentials};
+use super::client_auth::{ClientCredentials, Credentials, resolve_credentials};
 use super::params::FormParams;
 use crate::domain::client::{CLIENT_CREDENTIALS, Client};
 use crate::domain::scope::Scope;
@@ -13,7 +13,7 @@ use crate::domain::scope::Scope;
 /// A token request that is well-formed; nothing is authorised yet.
 #[derive(Debug)]
 pub struct TokenRequest {
-    pub credentials: ClientCredentials,
+    pub credentials: Credentials,
     /// `None` when the request has no `scope` (or an empty one, §3.2).
     pub scope: Option<Scope>,
     /// Requested audiences from `resource` (RFC 8707, may repeat) or `audience`.
@@ -190,15 +190,16 @@ pub struct TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::client::SecretHashes;
+    use crate::domain::client::AuthMethod;
 
     fn client() -> Client {
         Client {
             client_id: "svc".into(),
-            secrets: SecretHashes {
-                current: String::new(),
-                previous: None,
-            },
+            auth_method: AuthMethod::default(),
+            secrets: None,
+            jwks: None,
+            jwks_uri: None,
+            federated: vec![],
             scopes: Scope::parse("a b c").unwrap(),
             default_scopes: Scope::parse("a").unwrap(),
             audiences: vec!["https://orders".into(), "billing".into()],

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::{Store, StoreError, StoreFuture, StoredKey};
 use crate::domain::client::Client;
+use crate::domain::issuer::TrustedIssuer;
 
 /// How long a client row may be served from memory.
 pub const CLIENT_CACHE_TTL: Duration = Duration::from_millis(500);
@@ -157,7 +158,36 @@ impl Store for CachedClients {
         self.inner.is_token_revoked(jti)
     }
 
-    fn prune_revoked_tokens(&self, now: i64) -> StoreFuture<'_, u64> {
-        self.inner.prune_revoked_tokens(now)
+    fn prune_expired(&self, now: i64) -> StoreFuture<'_, u64> {
+        self.inner.prune_expired(now)
+    }
+
+    fn use_assertion<'a>(
+        &'a self,
+        client_id: &'a str,
+        jti: &'a str,
+        expires_at: i64,
+    ) -> StoreFuture<'a, bool> {
+        self.inner.use_assertion(client_id, jti, expires_at)
+    }
+
+    fn find_federated_client<'a>(
+        &'a self,
+        issuer: &'a str,
+        subject: &'a str,
+    ) -> StoreFuture<'a, Option<String>> {
+        self.inner.find_federated_client(issuer, subject)
+    }
+
+    fn insert_issuer<'a>(&'a self, issuer: &'a TrustedIssuer) -> StoreFuture<'a, ()> {
+        self.inner.insert_issuer(issuer)
+    }
+
+    fn list_issuers(&self) -> StoreFuture<'_, Vec<TrustedIssuer>> {
+        self.inner.list_issuers()
+    }
+
+    fn delete_issuer<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        self.inner.delete_issuer(name)
     }
 }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use crate::domain::Secret;
 use crate::domain::client::Client;
+use crate::domain::issuer::TrustedIssuer;
 use crate::fault::{Cause, Fault};
 
 mod cached;
@@ -46,8 +47,8 @@ pub struct PoolSettings {
 
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
 
-/// What tokenmint keeps: clients and signing keys. Nothing is stored per
-/// issued token.
+/// What tokenmint keeps: clients, trusted issuers and signing keys; per
+/// token, only revocations and used assertion ids, each until it expires.
 pub trait Store: Send + Sync + 'static {
     /// `"postgres"` or `"sqlite"`, for logs and readiness output.
     fn backend(&self) -> &'static str;
@@ -79,8 +80,30 @@ pub trait Store: Send + Sync + 'static {
         expires_at: i64,
     ) -> StoreFuture<'a, ()>;
     fn is_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool>;
-    /// Forgets revocations of tokens that have expired; returns how many.
-    fn prune_revoked_tokens(&self, now: i64) -> StoreFuture<'_, u64>;
+    /// Forgets revocations and used assertion ids whose tokens have
+    /// expired; returns how many.
+    fn prune_expired(&self, now: i64) -> StoreFuture<'_, u64>;
+
+    /// Records a `private_key_jwt` assertion's `jti` until `expires_at`;
+    /// `false` when the client has used it before (a replay).
+    fn use_assertion<'a>(
+        &'a self,
+        client_id: &'a str,
+        jti: &'a str,
+        expires_at: i64,
+    ) -> StoreFuture<'a, bool>;
+    /// The client that lists this federated identity, if any.
+    fn find_federated_client<'a>(
+        &'a self,
+        issuer: &'a str,
+        subject: &'a str,
+    ) -> StoreFuture<'a, Option<String>>;
+
+    /// Fails with `StoreError::Conflict` when the name or the `iss` exists.
+    fn insert_issuer<'a>(&'a self, issuer: &'a TrustedIssuer) -> StoreFuture<'a, ()>;
+    fn list_issuers(&self) -> StoreFuture<'_, Vec<TrustedIssuer>>;
+    /// `false` when there is no such issuer.
+    fn delete_issuer<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
 }
 
 /// A signing key as stored: the private part sealed under the KEK.

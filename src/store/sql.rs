@@ -3,17 +3,22 @@
 use sqlx::FromRow;
 
 use super::{StoreError, StoredKey};
-use crate::domain::client::{Client, PreviousSecret, SecretHashes};
+use crate::domain::client::{
+    AuthMethod, Client, PreviousSecret, SecretHashes, parse_federated_identity,
+};
+use crate::domain::issuer::{KeySource, TrustedIssuer};
 use crate::domain::scope::Scope;
 
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, scopes, default_scopes, audiences, default_audience, grant_types, \
-     token_ttl, enabled, created_at, updated_at, tokens_valid_after) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+     token_ttl, enabled, created_at, updated_at, tokens_valid_after, auth_method, jwks, jwks_uri, \
+     federated_identities) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, previous_secret_hash = $3, \
      previous_secret_expires_at = $4, scopes = $5, default_scopes = $6, audiences = $7, \
      default_audience = $8, grant_types = $9, token_ttl = $10, enabled = $11, updated_at = $13, \
-     tokens_valid_after = $14 \
+     tokens_valid_after = $14, auth_method = $15, jwks = $16, jwks_uri = $17, \
+     federated_identities = $18 \
      WHERE client_id = $1 AND created_at = $12";
 pub const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE client_id = $1";
 pub const LIST_CLIENTS: &str = "SELECT * FROM clients ORDER BY client_id";
@@ -28,6 +33,18 @@ pub const REVOKE_KEY: &str =
 pub const REVOKE_TOKEN: &str = "INSERT INTO revoked_tokens (jti, client_id, expires_at) VALUES ($1, $2, $3) ON CONFLICT (jti) DO NOTHING";
 pub const IS_REVOKED: &str = "SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1";
 pub const PRUNE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at <= $1";
+pub const PRUNE_ASSERTIONS: &str = "DELETE FROM used_assertions WHERE expires_at <= $1";
+pub const USE_ASSERTION: &str = "INSERT INTO used_assertions (client_id, jti, expires_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING";
+pub const INSERT_IDENTITY: &str =
+    "INSERT INTO client_identities (issuer, subject, client_id) VALUES ($1, $2, $3)";
+pub const DELETE_IDENTITIES: &str = "DELETE FROM client_identities WHERE client_id = $1";
+pub const FIND_IDENTITY: &str =
+    "SELECT client_id FROM client_identities WHERE issuer = $1 AND subject = $2";
+pub const INSERT_ISSUER: &str = "INSERT INTO trusted_issuers (name, issuer, jwks_uri, jwks, \
+     audience, max_token_age, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+pub const LIST_ISSUERS: &str = "SELECT * FROM trusted_issuers ORDER BY name";
+pub const DELETE_ISSUER: &str = "DELETE FROM trusted_issuers WHERE name = $1";
 
 #[derive(FromRow)]
 pub struct ClientRow {
@@ -45,15 +62,33 @@ pub struct ClientRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub tokens_valid_after: i64,
+    pub auth_method: String,
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
+    pub federated_identities: String,
 }
+
+/// What `secret_hash` holds for a client without a secret (see migration 0005).
+const NO_SECRET: &str = "";
 
 impl ClientRow {
     pub fn from_client(c: &Client) -> Self {
         Self {
             client_id: c.client_id.clone(),
-            secret_hash: c.secrets.current.clone(),
-            previous_secret_hash: c.secrets.previous.as_ref().map(|p| p.hash.clone()),
-            previous_secret_expires_at: c.secrets.previous.as_ref().map(|p| p.expires_at),
+            secret_hash: c
+                .secrets
+                .as_ref()
+                .map_or_else(|| NO_SECRET.to_owned(), |s| s.current.clone()),
+            previous_secret_hash: c
+                .secrets
+                .as_ref()
+                .and_then(|s| s.previous.as_ref())
+                .map(|p| p.hash.clone()),
+            previous_secret_expires_at: c
+                .secrets
+                .as_ref()
+                .and_then(|s| s.previous.as_ref())
+                .map(|p| p.expires_at),
             scopes: c.scopes.to_string(),
             default_scopes: c.default_scopes.to_string(),
             audiences: c.audiences.join(" "),
@@ -64,6 +99,15 @@ impl ClientRow {
             created_at: c.created_at,
             updated_at: c.updated_at,
             tokens_valid_after: c.tokens_valid_after,
+            auth_method: c.auth_method.as_str().to_owned(),
+            jwks: c.jwks.clone(),
+            jwks_uri: c.jwks_uri.clone(),
+            federated_identities: c
+                .federated
+                .iter()
+                .map(|f| format!("{}={}", f.issuer, f.subject))
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 
@@ -82,11 +126,22 @@ impl ClientRow {
             (Some(hash), Some(expires_at)) => Some(PreviousSecret { hash, expires_at }),
             _ => None,
         };
+        let auth_method =
+            AuthMethod::parse(&self.auth_method).map_err(|_| corrupt("auth_method"))?;
+        let federated = split_list(&self.federated_identities)
+            .iter()
+            .map(|pair| parse_federated_identity(pair).map_err(|_| corrupt("federated_identities")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let secrets = (self.secret_hash != NO_SECRET).then_some(SecretHashes {
+            current: self.secret_hash,
+            previous,
+        });
         Ok(Client {
-            secrets: SecretHashes {
-                current: self.secret_hash,
-                previous,
-            },
+            auth_method,
+            secrets,
+            jwks: self.jwks,
+            jwks_uri: self.jwks_uri,
+            federated,
             scopes,
             default_scopes,
             audiences: split_list(&self.audiences),
@@ -118,6 +173,52 @@ pub struct KeyRow {
     pub created_at: i64,
     pub activates_at: i64,
     pub revoked_at: Option<i64>,
+}
+
+#[derive(FromRow)]
+pub struct IssuerRow {
+    pub name: String,
+    pub issuer: String,
+    pub jwks_uri: Option<String>,
+    pub jwks: Option<String>,
+    pub audience: Option<String>,
+    pub max_token_age: i64,
+    pub created_at: i64,
+}
+
+impl IssuerRow {
+    pub fn into_issuer(self) -> Result<TrustedIssuer, StoreError> {
+        let keys = match (self.jwks_uri, self.jwks) {
+            (Some(uri), None) => KeySource::JwksUri(uri),
+            (None, Some(jwks)) => KeySource::Jwks(jwks),
+            (None, None) => KeySource::Discovery,
+            (Some(_), Some(_)) => {
+                return Err(StoreError::Corrupt(format!(
+                    "issuer {:?}: both jwks_uri and jwks",
+                    self.name
+                )));
+            }
+        };
+        Ok(TrustedIssuer {
+            max_token_age: u32::try_from(self.max_token_age).map_err(|_| {
+                StoreError::Corrupt(format!("issuer {:?}: max_token_age", self.name))
+            })?,
+            name: self.name,
+            issuer: self.issuer,
+            keys,
+            audience: self.audience,
+            created_at: self.created_at,
+        })
+    }
+}
+
+/// The key source as the `jwks_uri` and `jwks` columns.
+pub fn issuer_key_columns(keys: &KeySource) -> (Option<&str>, Option<&str>) {
+    match keys {
+        KeySource::Discovery => (None, None),
+        KeySource::JwksUri(uri) => (Some(uri), None),
+        KeySource::Jwks(jwks) => (None, Some(jwks)),
+    }
 }
 
 impl From<KeyRow> for StoredKey {
@@ -154,9 +255,28 @@ macro_rules! client_query {
             .bind(r.created_at)
             .bind(r.updated_at)
             .bind(r.tokens_valid_after)
+            .bind(r.auth_method)
+            .bind(r.jwks)
+            .bind(r.jwks_uri)
+            .bind(r.federated_identities)
     }};
 }
 pub(crate) use client_query;
+
+/// Inserts a client's federated identities inside the transaction `$tx`.
+macro_rules! write_identities {
+    ($tx:ident, $client:expr) => {
+        for identity in &$client.federated {
+            sqlx::query($crate::store::sql::INSERT_IDENTITY)
+                .bind(&identity.issuer)
+                .bind(&identity.subject)
+                .bind(&$client.client_id)
+                .execute(&mut *$tx)
+                .await?;
+        }
+    };
+}
+pub(crate) use write_identities;
 
 /// Implements `Store` for a backend struct with a `pool` field, running the
 /// shared SQL above. Written as a macro because sqlx's generic-executor bounds
@@ -193,12 +313,15 @@ macro_rules! impl_sql_store {
                     "insert_client",
                     self.timeout,
                     async move {
+                        let mut tx = self.pool.begin().await?;
                         $crate::store::sql::client_query!(
                             $crate::store::sql::INSERT_CLIENT,
                             client
                         )
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
+                        $crate::store::sql::write_identities!(tx, client);
+                        tx.commit().await?;
                         Ok(())
                     },
                 ))
@@ -254,13 +377,23 @@ macro_rules! impl_sql_store {
                     "update_client",
                     self.timeout,
                     async move {
+                        let mut tx = self.pool.begin().await?;
                         let done = $crate::store::sql::client_query!(
                             $crate::store::sql::UPDATE_CLIENT,
                             client
                         )
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
-                        Ok(done.rows_affected() == 1)
+                        if done.rows_affected() != 1 {
+                            return Ok(false);
+                        }
+                        sqlx::query($crate::store::sql::DELETE_IDENTITIES)
+                            .bind(&client.client_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        $crate::store::sql::write_identities!(tx, client);
+                        tx.commit().await?;
+                        Ok(true)
                     },
                 ))
             }
@@ -274,10 +407,16 @@ macro_rules! impl_sql_store {
                     "delete_client",
                     self.timeout,
                     async move {
+                        let mut tx = self.pool.begin().await?;
                         let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
                             .bind(client_id)
-                            .execute(&self.pool)
+                            .execute(&mut *tx)
                             .await?;
+                        sqlx::query($crate::store::sql::DELETE_IDENTITIES)
+                            .bind(client_id)
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
                         Ok(done.rows_affected() == 1)
                     },
                 ))
@@ -384,17 +523,122 @@ macro_rules! impl_sql_store {
                 ))
             }
 
-            fn prune_revoked_tokens(&self, now: i64) -> $crate::store::StoreFuture<'_, u64> {
+            fn prune_expired(&self, now: i64) -> $crate::store::StoreFuture<'_, u64> {
                 Box::pin($crate::store::bounded(
                     $backend,
-                    "prune_revoked_tokens",
+                    "prune_expired",
                     self.timeout,
                     async move {
-                        let done = sqlx::query($crate::store::sql::PRUNE_REVOKED)
-                            .bind(now)
+                        let mut pruned = 0;
+                        for sql in [
+                            $crate::store::sql::PRUNE_REVOKED,
+                            $crate::store::sql::PRUNE_ASSERTIONS,
+                        ] {
+                            let done = sqlx::query(sql).bind(now).execute(&self.pool).await?;
+                            pruned += done.rows_affected();
+                        }
+                        Ok(pruned)
+                    },
+                ))
+            }
+
+            fn use_assertion<'a>(
+                &'a self,
+                client_id: &'a str,
+                jti: &'a str,
+                expires_at: i64,
+            ) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "use_assertion",
+                    self.timeout,
+                    async move {
+                        let done = sqlx::query($crate::store::sql::USE_ASSERTION)
+                            .bind(client_id)
+                            .bind(jti)
+                            .bind(expires_at)
                             .execute(&self.pool)
                             .await?;
-                        Ok(done.rows_affected())
+                        Ok(done.rows_affected() == 1)
+                    },
+                ))
+            }
+
+            fn find_federated_client<'a>(
+                &'a self,
+                issuer: &'a str,
+                subject: &'a str,
+            ) -> $crate::store::StoreFuture<'a, Option<String>> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "find_federated_client",
+                    self.timeout,
+                    async move {
+                        Ok(sqlx::query_scalar($crate::store::sql::FIND_IDENTITY)
+                            .bind(issuer)
+                            .bind(subject)
+                            .fetch_optional(&self.pool)
+                            .await?)
+                    },
+                ))
+            }
+
+            fn insert_issuer<'a>(
+                &'a self,
+                issuer: &'a $crate::domain::issuer::TrustedIssuer,
+            ) -> $crate::store::StoreFuture<'a, ()> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "insert_issuer",
+                    self.timeout,
+                    async move {
+                        let (jwks_uri, jwks) = $crate::store::sql::issuer_key_columns(&issuer.keys);
+                        sqlx::query($crate::store::sql::INSERT_ISSUER)
+                            .bind(&issuer.name)
+                            .bind(&issuer.issuer)
+                            .bind(jwks_uri)
+                            .bind(jwks)
+                            .bind(&issuer.audience)
+                            .bind(i64::from(issuer.max_token_age))
+                            .bind(issuer.created_at)
+                            .execute(&self.pool)
+                            .await?;
+                        Ok(())
+                    },
+                ))
+            }
+
+            fn list_issuers(
+                &self,
+            ) -> $crate::store::StoreFuture<'_, Vec<$crate::domain::issuer::TrustedIssuer>> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "list_issuers",
+                    self.timeout,
+                    async move {
+                        sqlx::query_as::<_, $crate::store::sql::IssuerRow>(
+                            $crate::store::sql::LIST_ISSUERS,
+                        )
+                        .fetch_all(&self.pool)
+                        .await?
+                        .into_iter()
+                        .map($crate::store::sql::IssuerRow::into_issuer)
+                        .collect()
+                    },
+                ))
+            }
+
+            fn delete_issuer<'a>(&'a self, name: &'a str) -> $crate::store::StoreFuture<'a, bool> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "delete_issuer",
+                    self.timeout,
+                    async move {
+                        let done = sqlx::query($crate::store::sql::DELETE_ISSUER)
+                            .bind(name)
+                            .execute(&self.pool)
+                            .await?;
+                        Ok(done.rows_affected() == 1)
                     },
                 ))
             }

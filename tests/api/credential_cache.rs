@@ -32,7 +32,7 @@ async fn a_cached_success_never_outlives_the_store(app: TestApp) {
 
     // The secret replaced in the store (what a rotation without overlap does).
     let mut client = app.store.get_client(&id).await.unwrap().unwrap();
-    client.secrets.current = app
+    client.secrets.as_mut().unwrap().current = app
         .hasher
         .hash(ClientSecret::new("the-new-one".into()))
         .await

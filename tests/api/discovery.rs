@@ -50,8 +50,13 @@ async fn metadata_names_every_endpoint(app: TestApp) {
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post"]),
+            serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
             "{path}"
+        );
+        assert_eq!(
+            m["token_endpoint_auth_signing_alg_values_supported"],
+            serde_json::json!(["RS256", "PS256", "ES256", "EdDSA", "Ed25519"]),
+            "{path}: the private_key_jwt algorithms, asymmetric only"
         );
         assert!(
             m.get("authorization_endpoint").is_none(),

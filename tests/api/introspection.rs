@@ -200,7 +200,7 @@ async fn revocations_are_pruned_after_expiry(app: TestApp) {
         .store
         // As of two minutes from now: past the brief token's exp (60 s),
         // before the long one's (3600 s). No sleeping, no race with the clock.
-        .prune_revoked_tokens(unix_now() + 120)
+        .prune_expired(unix_now() + 120)
         .await
         .unwrap();
     assert_eq!(pruned, 1, "only the expired revocation is pruned");

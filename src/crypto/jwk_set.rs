@@ -1,0 +1,483 @@
+//! Client and issuer public keys (RFC 7517 JWK sets) and the verification of
+//! signed JWTs against them (RFC 7515 compact serialisation): the crypto of
+//! `private_key_jwt` (RFC 7523 §2.2) and of federated identity tokens.
+//!
+//! Asymmetric algorithms only (RS256, PS256, ES256, EdDSA — also named
+//! Ed25519, RFC 9864): a client's keys are public, so an `HS*` assertion
+//! "keyed" with one of them would be forgeable by anyone, and `none` is no
+//! signature at all. Keys are parsed once into aws-lc-rs public keys; a key
+//! set that holds a private member, a symmetric key or a weak RSA modulus is
+//! refused at registration, not at first use.
+
+use aws_lc_rs::signature::{
+    self, ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256,
+    RsaPublicKeyComponents, UnparsedPublicKey,
+};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+
+/// The largest JWK set accepted, inline or fetched.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+/// The most keys one set may hold: enough for a rotation overlap of several
+/// algorithms, and a bound on the signatures one assertion without `kid`
+/// can cost.
+pub const MAX_KEYS: usize = 16;
+/// The longest compact JWS accepted as an assertion. Platform tokens (with
+/// nested Kubernetes claims) are about 1 KiB; RS256 with a 4096-bit key adds
+/// under 700 bytes.
+pub const MAX_JWT_BYTES: usize = 8 * 1024;
+
+/// A JWS algorithm accepted for client authentication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssertionAlg {
+    RS256,
+    PS256,
+    ES256,
+    EdDSA,
+}
+
+impl AssertionAlg {
+    /// The `alg` values accepted, as metadata lists them
+    /// (`token_endpoint_auth_signing_alg_values_supported`).
+    pub const NAMES: [&'static str; 5] = ["RS256", "PS256", "ES256", "EdDSA", "Ed25519"];
+
+    /// `Ed25519` is RFC 9864's fully-specified name for EdDSA over Ed25519,
+    /// which current clients (openid-client, among others) send.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "RS256" => Self::RS256,
+            "PS256" => Self::PS256,
+            "ES256" => Self::ES256,
+            "EdDSA" | "Ed25519" => Self::EdDSA,
+            _ => return None,
+        })
+    }
+
+    fn family(self) -> Family {
+        match self {
+            Self::RS256 | Self::PS256 => Family::Rsa,
+            Self::ES256 => Family::P256,
+            Self::EdDSA => Family::Ed25519,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Rsa,
+    P256,
+    Ed25519,
+}
+
+#[derive(Clone)]
+enum Verifier {
+    Rsa(RsaPublicKeyComponents<Vec<u8>>),
+    /// The uncompressed point (`04 || x || y`) or the Ed25519 key.
+    Raw(Vec<u8>),
+}
+
+/// One public key of a set.
+#[derive(Clone)]
+struct PublicKey {
+    kid: Option<String>,
+    /// The JWK's `alg`, when it names one: the key then verifies that
+    /// algorithm only (RFC 7517 §4.4).
+    alg: Option<AssertionAlg>,
+    family: Family,
+    verifier: Verifier,
+}
+
+impl PublicKey {
+    fn verifies(&self, alg: AssertionAlg, message: &[u8], signature: &[u8]) -> bool {
+        if self.family != alg.family() || self.alg.is_some_and(|a| a != alg) {
+            return false;
+        }
+        let outcome = match (&self.verifier, alg) {
+            (Verifier::Rsa(key), AssertionAlg::RS256) => {
+                key.verify(&RSA_PKCS1_2048_8192_SHA256, message, signature)
+            }
+            (Verifier::Rsa(key), AssertionAlg::PS256) => {
+                key.verify(&RSA_PSS_2048_8192_SHA256, message, signature)
+            }
+            (Verifier::Raw(point), AssertionAlg::ES256) => {
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, signature)
+            }
+            (Verifier::Raw(key), AssertionAlg::EdDSA) => {
+                UnparsedPublicKey::new(&ED25519, key).verify(message, signature)
+            }
+            _ => return false,
+        };
+        outcome.is_ok()
+    }
+}
+
+/// A parsed JWK set: the keys that may sign a client's assertions.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: Vec<PublicKey>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kids: Vec<Option<&str>> = self.keys.iter().map(|k| k.kid.as_deref()).collect();
+        f.debug_struct("KeySet").field("kids", &kids).finish()
+    }
+}
+
+/// Why a JWK set was refused; the message names the key by position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct JwksError(pub String);
+
+#[derive(Deserialize)]
+struct RawSet {
+    keys: Vec<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Members that only a private or symmetric key has (RFC 7518 §6.2.2, §6.3.2,
+/// §6.4.1, RFC 8037 §2): a set holding one leaks a secret and is refused.
+const PRIVATE_MEMBERS: [&str; 8] = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+impl KeySet {
+    /// Parses and checks a JWK set document.
+    pub fn parse(document: &[u8]) -> Result<Self, JwksError> {
+        if document.len() > MAX_JWKS_BYTES {
+            return Err(JwksError(format!(
+                "a JWK set is at most {MAX_JWKS_BYTES} bytes"
+            )));
+        }
+        let raw: RawSet = serde_json::from_slice(document).map_err(|e| {
+            JwksError(format!(
+                "not a JWK set (a JSON object with a \"keys\" array): {e}"
+            ))
+        })?;
+        if raw.keys.len() > MAX_KEYS {
+            return Err(JwksError(format!("a JWK set holds at most {MAX_KEYS} keys")));
+        }
+        let keys = raw
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, jwk)| parse_key(jwk).map_err(|e| JwksError(format!("key {i}: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { keys })
+    }
+
+    /// Freshly generated public keys (P-256 and Ed25519) whose private
+    /// halves are thrown away: verifying against them costs what a real
+    /// check costs and never succeeds. For refusals that must take as long
+    /// as a real check.
+    pub fn decoy() -> Self {
+        use aws_lc_rs::signature::{
+            ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
+        };
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let mut keys = Vec::new();
+        if let Ok(pair) = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING) {
+            keys.push(PublicKey {
+                kid: None,
+                alg: None,
+                family: Family::P256,
+                verifier: Verifier::Raw(pair.public_key().as_ref().to_vec()),
+            });
+        }
+        if let Ok(pair) = Ed25519KeyPair::generate_pkcs8(&rng)
+            .and_then(|doc| Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| aws_lc_rs::error::Unspecified))
+        {
+            keys.push(PublicKey {
+                kid: None,
+                alg: None,
+                family: Family::Ed25519,
+                verifier: Verifier::Raw(pair.public_key().as_ref().to_vec()),
+            });
+        }
+        Self { keys }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Whether a key with this `kid` is in the set (an unknown one may mean
+    /// the set has rotated, and is worth one refetch).
+    pub fn has_kid(&self, kid: &str) -> bool {
+        self.keys.iter().any(|k| k.kid.as_deref() == Some(kid))
+    }
+
+    /// Verifies `jwt`'s signature with the key its `kid` names or, without a
+    /// `kid`, with each key of the matching type (at most `MAX_KEYS`).
+    pub fn verify(&self, jwt: &CompactJws<'_>) -> bool {
+        self.keys
+            .iter()
+            .filter(|k| match &jwt.kid {
+                Some(kid) => k.kid.as_deref() == Some(kid.as_str()),
+                None => true,
+            })
+            .any(|k| k.verifies(jwt.alg, jwt.signing_input.as_bytes(), &jwt.signature))
+    }
+}
+
+fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicKey, String> {
+    let text = |name: &str| -> Result<Option<&str>, String> {
+        match jwk.get(name) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(format!("\"{name}\" must be a string")),
+        }
+    };
+    let bytes = |name: &str| -> Result<Vec<u8>, String> {
+        let value = text(name)?.ok_or_else(|| format!("\"{name}\" is missing"))?;
+        URL_SAFE_NO_PAD
+            .decode(value)
+            .map_err(|_| format!("\"{name}\" is not base64url without padding"))
+    };
+    if let Some(member) = PRIVATE_MEMBERS.iter().find(|m| jwk.contains_key(**m)) {
+        return Err(format!(
+            "holds the private member \"{member}\": register public keys only"
+        ));
+    }
+    if text("use")?.is_some_and(|u| u != "sig") {
+        return Err("\"use\" must be \"sig\"".to_owned());
+    }
+    let alg = match text("alg")? {
+        None => None,
+        Some(name) => Some(AssertionAlg::from_name(name).ok_or_else(|| {
+            format!(
+                "alg \"{name}\" is not accepted; use one of {}",
+                AssertionAlg::NAMES.join(", ")
+            )
+        })?),
+    };
+    let kty = text("kty")?.ok_or("\"kty\" is missing")?;
+    let (family, verifier) = match kty {
+        "RSA" => {
+            let n = bytes("n")?;
+            let e = bytes("e")?;
+            // Leading zero octets do not count towards the modulus size.
+            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            if bits < 2048 {
+                return Err("an RSA modulus must be at least 2048 bits".to_owned());
+            }
+            (Family::Rsa, Verifier::Rsa(RsaPublicKeyComponents { n, e }))
+        }
+        "EC" => {
+            if text("crv")? != Some("P-256") {
+                return Err("an EC key must be on curve P-256 (ES256)".to_owned());
+            }
+            let (x, y) = (bytes("x")?, bytes("y")?);
+            if x.len() != 32 || y.len() != 32 {
+                return Err("a P-256 key's x and y are 32 bytes each".to_owned());
+            }
+            let point: Vec<u8> = [&[4u8][..], &x, &y].concat();
+            // Refuse a point off the curve now rather than fail every request.
+            if !on_curve(&point) {
+                return Err("the EC point is not on P-256".to_owned());
+            }
+            (Family::P256, Verifier::Raw(point))
+        }
+        "OKP" => {
+            if text("crv")? != Some("Ed25519") {
+                return Err("an OKP key must be on curve Ed25519".to_owned());
+            }
+            let x = bytes("x")?;
+            if x.len() != signature::ED25519_PUBLIC_KEY_LEN {
+                return Err("an Ed25519 key's x is 32 bytes".to_owned());
+            }
+            (Family::Ed25519, Verifier::Raw(x))
+        }
+        "oct" => return Err("symmetric keys are not accepted".to_owned()),
+        other => {
+            return Err(format!(
+                "kty \"{}\" is not supported (RSA, EC, OKP)",
+                other.escape_debug()
+            ));
+        }
+    };
+    if let Some(alg) = alg
+        && alg.family() != family
+    {
+        return Err(format!("alg {alg:?} does not fit a {kty} key"));
+    }
+    Ok(PublicKey {
+        kid: text("kid")?.map(str::to_owned),
+        alg,
+        family,
+        verifier,
+    })
+}
+
+/// Whether an uncompressed point lies on P-256. A signature check cannot
+/// tell (a bad point and a bad signature fail alike), so the point is used
+/// as an ECDH peer key, which aws-lc-rs validates.
+fn on_curve(point: &[u8]) -> bool {
+    use aws_lc_rs::agreement::{ECDH_P256, EphemeralPrivateKey, UnparsedPublicKey, agree_ephemeral};
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    let Ok(mine) = EphemeralPrivateKey::generate(&ECDH_P256, &rng) else {
+        return false;
+    };
+    agree_ephemeral(mine, &UnparsedPublicKey::new(&ECDH_P256, point), (), |_| Ok(())).is_ok()
+}
+
+/// A JWS in compact serialisation, split and its header read; nothing is
+/// verified yet.
+#[derive(Debug)]
+pub struct CompactJws<'a> {
+    pub alg: AssertionAlg,
+    pub kid: Option<String>,
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, what was signed.
+    signing_input: &'a str,
+    signature: Vec<u8>,
+    /// The decoded payload (JSON text, unverified until `KeySet::verify`).
+    pub payload: Vec<u8>,
+}
+
+/// Why a JWT was not even worth verifying. The message is for the log;
+/// callers answer `invalid_client` whatever it says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MalformedJws(pub &'static str);
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    /// RFC 7515 §4.1.11: an extension we do not understand must not be
+    /// ignored, and we understand none.
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+impl<'a> CompactJws<'a> {
+    pub fn parse(jwt: &'a str) -> Result<Self, MalformedJws> {
+        if jwt.len() > MAX_JWT_BYTES {
+            return Err(MalformedJws("the JWT is too long"));
+        }
+        let mut parts = jwt.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(MalformedJws("not a compact JWS (three dot-separated parts)"));
+        };
+        let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).ok();
+        let signed_len = header.len() + 1 + payload.len();
+        let header: Header = decode(header)
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .ok_or(MalformedJws("the JOSE header is not base64url JSON"))?;
+        if header.crit.is_some() {
+            return Err(MalformedJws("the JOSE header has critical extensions"));
+        }
+        let alg = AssertionAlg::from_name(&header.alg)
+            .ok_or(MalformedJws("the algorithm is not an accepted asymmetric one"))?;
+        let signature = decode(signature).ok_or(MalformedJws("the signature is not base64url"))?;
+        let payload = decode(payload).ok_or(MalformedJws("the payload is not base64url"))?;
+        Ok(Self {
+            alg,
+            kid: header.kid,
+            signing_input: &jwt[..signed_len],
+            signature,
+            payload,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{EcdsaKeyPair, Ed25519KeyPair, KeyPair as _};
+
+    fn b64(bytes: &[u8]) -> String {
+        URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn sign_es256(key: &EcdsaKeyPair, header: &str, payload: &str) -> String {
+        let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+        let sig = key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
+        format!("{input}.{}", b64(sig.as_ref()))
+    }
+
+    fn p256() -> (EcdsaKeyPair, String) {
+        let rng = SystemRandom::new();
+        let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            doc.as_ref(),
+        )
+        .unwrap();
+        let point = key.public_key().as_ref().to_vec();
+        let jwk = format!(
+            r#"{{"kty":"EC","crv":"P-256","kid":"k1","x":"{}","y":"{}"}}"#,
+            b64(&point[1..33]),
+            b64(&point[33..])
+        );
+        (key, jwk)
+    }
+
+    #[test]
+    fn es256_verifies_with_its_key_and_not_after_tampering() {
+        let (key, jwk) = p256();
+        let set = KeySet::parse(format!(r#"{{"keys":[{jwk}]}}"#).as_bytes()).unwrap();
+        let jwt = sign_es256(&key, r#"{"alg":"ES256","kid":"k1"}"#, r#"{"a":1}"#);
+        assert!(set.verify(&CompactJws::parse(&jwt).unwrap()));
+        let tampered = jwt.replacen(&b64(br#"{"a":1}"#), &b64(br#"{"a":2}"#), 1);
+        assert!(!set.verify(&CompactJws::parse(&tampered).unwrap()));
+        let other_kid = sign_es256(&key, r#"{"alg":"ES256","kid":"k2"}"#, r#"{"a":1}"#);
+        assert!(!set.verify(&CompactJws::parse(&other_kid).unwrap()));
+        let no_kid = sign_es256(&key, r#"{"alg":"ES256"}"#, r#"{"a":1}"#);
+        assert!(set.verify(&CompactJws::parse(&no_kid).unwrap()));
+    }
+
+    #[test]
+    fn symmetric_and_none_are_refused_before_any_key() {
+        for alg in ["none", "HS256", "ES384", "RS512"] {
+            let header = b64(format!(r#"{{"alg":"{alg}"}}"#).as_bytes());
+            let jwt = format!("{header}.{}.", b64(b"{}"));
+            assert!(CompactJws::parse(&jwt).is_err(), "{alg}");
+        }
+        let crit = format!("{}.{}.AA", b64(br#"{"alg":"ES256","crit":["x"]}"#), b64(b"{}"));
+        assert!(CompactJws::parse(&crit).is_err());
+    }
+
+    #[test]
+    fn private_symmetric_and_weak_keys_are_refused() {
+        let (_, jwk) = p256();
+        let with_d = jwk.replace("\"kty\"", "\"d\":\"AA\",\"kty\"");
+        assert!(KeySet::parse(format!(r#"{{"keys":[{with_d}]}}"#).as_bytes()).is_err());
+        let oct = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
+        assert!(KeySet::parse(oct.as_bytes()).is_err());
+        let small_rsa = format!(r#"{{"keys":[{{"kty":"RSA","n":"{}","e":"AQAB"}}]}}"#, b64(&[0xc1; 128]));
+        assert!(KeySet::parse(small_rsa.as_bytes()).is_err());
+        let off_curve = format!(
+            r#"{{"keys":[{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}]}}"#,
+            b64(&[1; 32]),
+            b64(&[2; 32])
+        );
+        assert!(KeySet::parse(off_curve.as_bytes()).is_err());
+        let mismatched = jwk.replace("\"kty\"", "\"alg\":\"RS256\",\"kty\"");
+        assert!(KeySet::parse(format!(r#"{{"keys":[{mismatched}]}}"#).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn ed25519_under_both_names() {
+        let rng = SystemRandom::new();
+        let doc = Ed25519KeyPair::generate_pkcs8(&rng).unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+        let jwk = format!(
+            r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{}"}}]}}"#,
+            b64(key.public_key().as_ref())
+        );
+        let set = KeySet::parse(jwk.as_bytes()).unwrap();
+        for alg in ["EdDSA", "Ed25519"] {
+            let input = format!(
+                "{}.{}",
+                b64(format!(r#"{{"alg":"{alg}"}}"#).as_bytes()),
+                b64(b"{}")
+            );
+            let jwt = format!("{input}.{}", b64(key.sign(input.as_bytes()).as_ref()));
+            assert!(set.verify(&CompactJws::parse(&jwt).unwrap()), "{alg}");
+        }
+    }
+}

@@ -1,0 +1,534 @@
+//! Client authentication by a signed JWT (RFC 7523 §2.2, RFC 7521 §4.2):
+//! `private_key_jwt`, where the client signs with a key of its own, and
+//! workload identity federation, where the JWT is a platform's identity
+//! token (Kubernetes, SPIFFE, a CI system) naming one of the client's
+//! federated identities.
+//!
+//! Every refusal is the same `invalid_client` as a wrong secret; the reason
+//! goes to the log at info, never the JWT. The work per request is bounded:
+//! one JWT of at most 8 KiB, at most 16 signature checks (a set's keys, when
+//! the JWT names no `kid`), and no more than one key fetch per URL at a time
+//! (`key_fetch` bounds its rate and size).
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::OAuthError;
+use super::client_rows::ClientRows;
+use super::client_auth::ClientAssertion;
+use crate::crypto::{CompactJws, KeySet};
+use crate::domain::client::{AuthMethod, Client, MAX_CLIENT_ID_LEN, validate_client_id};
+use crate::domain::issuer::{KeySource, TrustedIssuer};
+use crate::key_fetch::KeyFetcher;
+use crate::metrics::{AuthFailure, Metrics};
+use crate::store::{Store, StoreError};
+
+/// Clock skew allowed on `exp`, `nbf` and `iat`.
+pub const CLOCK_SKEW: i64 = 60;
+/// The longest `jti` kept: the store holds each until the assertion expires.
+const MAX_JTI_LEN: usize = 256;
+/// How long the trusted-issuer list is served from memory: a change made
+/// elsewhere counts within a second, as client changes do.
+const ISSUERS_TTL: Duration = Duration::from_secs(1);
+
+/// The claims RFC 7523 §3 puts on an assertion, and those platform tokens
+/// carry. Numbers may come as integers or (from some libraries) floats.
+#[derive(Debug, Default, Deserialize)]
+pub struct JwtClaims {
+    pub iss: Option<String>,
+    pub sub: Option<String>,
+    #[serde(default)]
+    pub aud: Audiences,
+    pub exp: Option<NumericDate>,
+    pub nbf: Option<NumericDate>,
+    pub iat: Option<NumericDate>,
+    pub jti: Option<String>,
+}
+
+/// RFC 7519 §4.1.3: one audience or an array of them.
+#[derive(Debug, Default, Deserialize)]
+#[serde(untagged)]
+pub enum Audiences {
+    #[default]
+    None,
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audiences {
+    fn contains_any(&self, accepted: &[&str]) -> bool {
+        match self {
+            Self::None => false,
+            Self::One(a) => accepted.contains(&a.as_str()),
+            Self::Many(all) => all.iter().any(|a| accepted.contains(&a.as_str())),
+        }
+    }
+}
+
+/// RFC 7519 §2 NumericDate, whole seconds.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(from = "f64")]
+pub struct NumericDate(pub i64);
+
+impl From<f64> for NumericDate {
+    fn from(f: f64) -> Self {
+        // `as` saturates; NaN becomes 0, which every check below refuses.
+        Self(f.floor() as i64)
+    }
+}
+
+/// What a valid `private_key_jwt` assertion yields: the `jti` to spend, and
+/// until when.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SpendableJti {
+    pub jti: String,
+    pub exp: i64,
+}
+
+/// RFC 7523 §3's rules for a client's own assertion. `accepted_audiences`:
+/// the issuer identifier and, for older clients, the token endpoint URL.
+pub fn check_client_assertion(
+    claims: &JwtClaims,
+    client_id: &str,
+    accepted_audiences: &[&str],
+    max_age: i64,
+    now: i64,
+) -> Result<SpendableJti, &'static str> {
+    // §3 items 1-2: iss and sub are the client id.
+    if claims.iss.as_deref() != Some(client_id) || claims.sub.as_deref() != Some(client_id) {
+        return Err("iss and sub must both be the client id");
+    }
+    // §3 item 3: the audience identifies the authorization server.
+    if !claims.aud.contains_any(accepted_audiences) {
+        return Err("aud does not name this server");
+    }
+    let exp = check_times(claims, now)?;
+    // §3 item 4 lets the server bound how far ahead exp may be; the
+    // single-use jti covers the rest.
+    if exp > now + max_age + CLOCK_SKEW {
+        return Err("exp is further ahead than the maximum assertion age");
+    }
+    // §3 item 7: a jti, which the server may use once.
+    let jti = match claims.jti.as_deref() {
+        Some(jti) if !jti.is_empty() && jti.len() <= MAX_JTI_LEN => jti.to_owned(),
+        Some(_) => return Err("jti is empty or too long"),
+        None => return Err("jti is required"),
+    };
+    Ok(SpendableJti { jti, exp })
+}
+
+/// The rules for a platform identity token from a trusted issuer: its
+/// audience, its lifetime cap and its age. Returns the subject.
+pub fn check_platform_token<'c>(
+    claims: &'c JwtClaims,
+    issuer: &TrustedIssuer,
+    default_audience: &str,
+    now: i64,
+) -> Result<&'c str, &'static str> {
+    let audience = issuer.audience.as_deref().unwrap_or(default_audience);
+    if !claims.aud.contains_any(&[audience]) {
+        return Err("aud is not the audience this issuer's tokens must carry");
+    }
+    let exp = check_times(claims, now)?;
+    let max_age = i64::from(issuer.max_token_age);
+    // A token older, or made to live longer, than the issuer's cap is
+    // refused: a long-lived platform token is a standing credential.
+    let born = claims.iat.map_or(now, |d| d.0);
+    if now - born > max_age + CLOCK_SKEW {
+        return Err("the token is older than the issuer's maximum token age");
+    }
+    if exp - born > max_age + CLOCK_SKEW {
+        return Err("the token lives longer than the issuer's maximum token age");
+    }
+    match claims.sub.as_deref() {
+        Some(sub) if !sub.is_empty() => Ok(sub),
+        _ => Err("sub is required"),
+    }
+}
+
+/// `exp` (required), `nbf` and `iat` against now, with the clock skew.
+fn check_times(claims: &JwtClaims, now: i64) -> Result<i64, &'static str> {
+    let exp = claims.exp.ok_or("exp is required")?.0;
+    if exp + CLOCK_SKEW <= now {
+        return Err("the token has expired");
+    }
+    if claims.nbf.is_some_and(|nbf| nbf.0 > now + CLOCK_SKEW) {
+        return Err("the token is not valid yet (nbf)");
+    }
+    if claims.iat.is_some_and(|iat| iat.0 > now + CLOCK_SKEW) {
+        return Err("the token was issued in the future (iat)");
+    }
+    Ok(exp)
+}
+
+/// The `iss` a token is judged by: its own, or for a SPIFFE JWT-SVID
+/// without one, its trust domain (`spiffe://example.org/ns/x` →
+/// `spiffe://example.org`).
+pub fn effective_issuer(claims: &JwtClaims) -> Option<String> {
+    if let Some(iss) = &claims.iss {
+        return Some(iss.trim_end_matches('/').to_owned());
+    }
+    let rest = claims.sub.as_deref()?.strip_prefix("spiffe://")?;
+    let domain = rest.split('/').next().filter(|d| !d.is_empty())?;
+    Some(format!("spiffe://{domain}"))
+}
+
+/// Why an assertion was refused: what the log says and the metric counts.
+struct Refusal {
+    reason: String,
+    kind: AuthFailure,
+}
+
+impl Refusal {
+    fn bad(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            kind: AuthFailure::BadAssertion,
+        }
+    }
+}
+
+enum Failure {
+    Refused(Refusal),
+    Store(StoreError),
+}
+
+impl From<Refusal> for Failure {
+    fn from(r: Refusal) -> Self {
+        Self::Refused(r)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+/// The trusted issuers, re-read from the store at most once a second.
+struct Issuers {
+    store: Arc<dyn Store>,
+    cached: Mutex<Option<(Instant, Arc<Vec<TrustedIssuer>>)>>,
+}
+
+impl Issuers {
+    async fn current(&self) -> Result<Arc<Vec<TrustedIssuer>>, StoreError> {
+        if let Some((at, list)) = self.cached.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+            && at.elapsed() < ISSUERS_TTL
+        {
+            return Ok(list.clone());
+        }
+        let list = Arc::new(self.store.list_issuers().await?);
+        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), list.clone()));
+        Ok(list)
+    }
+}
+
+/// Settings of the assertion checks.
+#[derive(Debug, Clone)]
+pub struct AssertionSettings {
+    /// The issuer identifier: the audience assertions must name.
+    pub issuer: String,
+    /// The token endpoint URL, also accepted as audience.
+    pub token_endpoint: String,
+    /// How far ahead a client assertion's `exp` may be, in seconds.
+    pub max_age: i64,
+}
+
+pub struct AssertionAuthenticator {
+    clients: Arc<dyn ClientRows>,
+    store: Arc<dyn Store>,
+    fetcher: Arc<KeyFetcher>,
+    issuers: Issuers,
+    settings: AssertionSettings,
+    metrics: Arc<Metrics>,
+    /// A key no client holds, verified against when there is no client, so
+    /// that an unknown client costs what a known one does.
+    decoy: KeySet,
+}
+
+impl AssertionAuthenticator {
+    pub fn new(
+        clients: Arc<dyn ClientRows>,
+        store: Arc<dyn Store>,
+        fetcher: Arc<KeyFetcher>,
+        settings: AssertionSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            clients,
+            issuers: Issuers {
+                store: store.clone(),
+                cached: Mutex::new(None),
+            },
+            store,
+            fetcher,
+            settings,
+            metrics,
+            decoy: KeySet::decoy(),
+        }
+    }
+
+    /// The client `assertion` proves, or `invalid_client`.
+    pub async fn authenticate(
+        &self,
+        assertion: &ClientAssertion,
+        now: i64,
+    ) -> Result<Client, OAuthError> {
+        match self.check(assertion, now).await {
+            Ok(client) => Ok(client),
+            Err(Failure::Store(e)) => Err(e.into()),
+            Err(Failure::Refused(refusal)) => {
+                self.metrics.auth_failed(refusal.kind);
+                tracing::info!(
+                    reason = %refusal.reason,
+                    method = "private_key_jwt",
+                    "client authentication failed"
+                );
+                Err(OAuthError::InvalidClient("client authentication failed"))
+            }
+        }
+    }
+
+    async fn check(&self, assertion: &ClientAssertion, now: i64) -> Result<Client, Failure> {
+        let jws = CompactJws::parse(&assertion.jwt).map_err(|e| Refusal::bad(e.0))?;
+        let claims: JwtClaims = serde_json::from_slice(&jws.payload)
+            .map_err(|_| Refusal::bad("the payload is not a JSON claims set"))?;
+        // A client's own assertion names itself as issuer and subject; a
+        // platform token names the platform and the workload.
+        let own = claims.iss.is_some() && claims.iss == claims.sub;
+        let client = if own {
+            self.check_own(&jws, &claims, now).await?
+        } else {
+            self.check_federated(&jws, &claims, now).await?
+        };
+        if assertion
+            .client_id
+            .as_deref()
+            .is_some_and(|id| id != client.client_id)
+        {
+            return Err(Refusal::bad("client_id does not name the assertion's client").into());
+        }
+        Ok(client)
+    }
+
+    async fn check_own(
+        &self,
+        jws: &CompactJws<'_>,
+        claims: &JwtClaims,
+        now: i64,
+    ) -> Result<Client, Failure> {
+        let client_id = claims.sub.as_deref().unwrap_or_default();
+        let client = self.client(client_id).await?;
+        let Some(client) = client.filter(|c| {
+            c.enabled
+                && c.auth_method == AuthMethod::PrivateKeyJwt
+                && (c.jwks.is_some() || c.jwks_uri.is_some())
+        }) else {
+            self.decoy.verify(jws);
+            return Err(Refusal::bad("no enabled private_key_jwt client with keys has this id").into());
+        };
+        let keys = match (&client.jwks, &client.jwks_uri) {
+            (Some(jwks), _) => Arc::new(
+                KeySet::parse(jwks.as_bytes())
+                    .map_err(|e| Refusal::bad(format!("the client's stored keys: {e}")))?,
+            ),
+            (None, Some(uri)) => self.fetched(uri, jws.kid.as_deref()).await?,
+            (None, None) => unreachable!("filtered above"),
+        };
+        if !keys.verify(jws) {
+            return Err(Refusal::bad("the signature does not verify with the client's keys").into());
+        }
+        let audiences = [
+            self.settings.issuer.as_str(),
+            self.settings.token_endpoint.as_str(),
+        ];
+        let spend = check_client_assertion(
+            claims,
+            &client.client_id,
+            &audiences,
+            self.settings.max_age,
+            now,
+        )
+        .map_err(Refusal::bad)?;
+        if !self
+            .store
+            .use_assertion(&client.client_id, &spend.jti, spend.exp + CLOCK_SKEW)
+            .await?
+        {
+            return Err(Refusal::bad("the jti was used before (a replay)").into());
+        }
+        Ok(client)
+    }
+
+    async fn check_federated(
+        &self,
+        jws: &CompactJws<'_>,
+        claims: &JwtClaims,
+        now: i64,
+    ) -> Result<Client, Failure> {
+        let issuers = self.issuers.current().await?;
+        let iss = effective_issuer(claims);
+        let Some(issuer) = issuers
+            .iter()
+            .find(|i| Some(i.issuer.as_str()) == iss.as_deref())
+        else {
+            self.decoy.verify(jws);
+            return Err(Refusal::bad("the token's issuer is not a trusted issuer").into());
+        };
+        let keys = match &issuer.keys {
+            KeySource::Jwks(jwks) => Arc::new(
+                KeySet::parse(jwks.as_bytes())
+                    .map_err(|e| Refusal::bad(format!("the issuer's stored keys: {e}")))?,
+            ),
+            KeySource::JwksUri(uri) => self.fetched(uri, jws.kid.as_deref()).await?,
+            KeySource::Discovery => {
+                let uri = self
+                    .fetcher
+                    .discover(&issuer.issuer)
+                    .await
+                    .map_err(unavailable)?;
+                self.fetched(&uri, jws.kid.as_deref()).await?
+            }
+        };
+        if !keys.verify(jws) {
+            return Err(Refusal::bad(format!(
+                "the signature does not verify with the keys of issuer '{}'",
+                issuer.name
+            ))
+            .into());
+        }
+        let subject =
+            check_platform_token(claims, issuer, &self.settings.issuer, now).map_err(Refusal::bad)?;
+        let Some(client_id) = self.store.find_federated_client(&issuer.name, subject).await? else {
+            return Err(Refusal::bad(format!(
+                "no client lists the subject {:?} of issuer '{}'",
+                crate::domain::log_excerpt(subject),
+                issuer.name
+            ))
+            .into());
+        };
+        let client = self.client(&client_id).await?;
+        client
+            .filter(|c| {
+                c.enabled
+                    && c.auth_method == AuthMethod::PrivateKeyJwt
+                    && c
+                        .federated
+                        .iter()
+                        .any(|f| f.issuer == issuer.name && f.subject == subject)
+            })
+            .ok_or_else(|| Refusal::bad("the subject's client is disabled or changed").into())
+    }
+
+    /// The client's row: from memory when fresh enough, else from the store.
+    async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        if client_id.is_empty()
+            || client_id.len() > MAX_CLIENT_ID_LEN
+            || validate_client_id(client_id).is_err()
+        {
+            return Ok(None);
+        }
+        match self.clients.cached(client_id) {
+            Some(client) => Ok(Some(client)),
+            None => self.clients.fresh(client_id).await,
+        }
+    }
+
+    async fn fetched(&self, uri: &str, kid: Option<&str>) -> Result<Arc<KeySet>, Failure> {
+        self.fetcher
+            .key_set(uri, kid)
+            .await
+            .map_err(|e| unavailable(e).into())
+    }
+}
+
+fn unavailable(e: crate::key_fetch::FetchError) -> Refusal {
+    Refusal {
+        reason: e.0,
+        kind: AuthFailure::KeysUnavailable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(json: &str) -> JwtClaims {
+        serde_json::from_str(json).unwrap()
+    }
+
+    const NOW: i64 = 1_700_000_000;
+    const AUD: [&str; 2] = ["https://auth.example", "https://auth.example/token"];
+
+    fn own(extra: &str) -> String {
+        format!(
+            r#"{{"iss":"svc","sub":"svc","aud":"https://auth.example","exp":{},"jti":"j1"{extra}}}"#,
+            NOW + 300
+        )
+    }
+
+    #[test]
+    fn a_client_assertion_follows_rfc7523_section3() {
+        let ok = check_client_assertion(&claims(&own("")), "svc", &AUD, 3600, NOW).unwrap();
+        assert_eq!(ok, SpendableJti { jti: "j1".into(), exp: NOW + 300 });
+        let check = |json: &str| check_client_assertion(&claims(json), "svc", &AUD, 3600, NOW);
+        assert!(check(&own("").replace(r#""sub":"svc""#, r#""sub":"other""#)).is_err());
+        assert!(check(&own("").replace("https://auth.example\"", "https://elsewhere\"")).is_err());
+        assert!(check(&own("").replace(r#","jti":"j1""#, "")).is_err());
+        let far = own("").replace(&(NOW + 300).to_string(), &(NOW + 7200).to_string());
+        assert!(check(&far).is_err());
+        let expired = own("").replace(&(NOW + 300).to_string(), &(NOW - 61).to_string());
+        assert!(check(&expired).is_err());
+        let skewed = own("").replace(&(NOW + 300).to_string(), &(NOW - 30).to_string());
+        assert!(check(&skewed).is_ok(), "within the clock skew");
+        assert!(check(&own(&format!(r#","nbf":{}"#, NOW + 120))).is_err());
+        let endpoint = own("").replace("\"https://auth.example\"", "[\"x\",\"https://auth.example/token\"]");
+        assert!(check(&endpoint).is_ok());
+        let float = own("").replace(&(NOW + 300).to_string(), &format!("{}.5", NOW + 300));
+        assert!(check(&float).is_ok());
+    }
+
+    #[test]
+    fn a_platform_token_is_bound_by_audience_and_age() {
+        let issuer = TrustedIssuer {
+            name: "k8s".into(),
+            issuer: "https://k8s.example".into(),
+            keys: KeySource::Discovery,
+            audience: None,
+            max_token_age: 3600,
+            created_at: 0,
+        };
+        let token = |iat: i64, exp: i64, aud: &str| {
+            claims(&format!(
+                r#"{{"iss":"https://k8s.example","sub":"system:serviceaccount:a:b","aud":["{aud}"],"iat":{iat},"exp":{exp}}}"#
+            ))
+        };
+        fn check(c: &JwtClaims, issuer: &TrustedIssuer) -> Result<String, &'static str> {
+            check_platform_token(c, issuer, "https://auth.example", NOW).map(str::to_owned)
+        }
+        let check = |c: &JwtClaims| check(c, &issuer);
+        assert_eq!(
+            check(&token(NOW - 10, NOW + 600, "https://auth.example")).as_deref(),
+            Ok("system:serviceaccount:a:b")
+        );
+        assert!(check(&token(NOW - 10, NOW + 600, "https://kubernetes.default.svc")).is_err());
+        assert!(check(&token(NOW - 4000, NOW + 600, "https://auth.example")).is_err());
+        assert!(check(&token(NOW, NOW + 86_400, "https://auth.example")).is_err());
+        assert!(check(&token(NOW - 700, NOW - 100, "https://auth.example")).is_err());
+    }
+
+    #[test]
+    fn a_spiffe_svid_without_iss_is_judged_by_its_trust_domain() {
+        let svid = claims(r#"{"sub":"spiffe://example.org/ns/pay/sa/api"}"#);
+        assert_eq!(effective_issuer(&svid).as_deref(), Some("spiffe://example.org"));
+        assert_eq!(effective_issuer(&claims(r#"{"sub":"x"}"#)), None);
+        assert_eq!(
+            effective_issuer(&claims(r#"{"iss":"https://a/","sub":"x"}"#)).as_deref(),
+            Some("https://a")
+        );
+    }
+}
