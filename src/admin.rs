@@ -335,11 +335,9 @@ impl<'a> ClientAdmin<'a> {
             None => AuthMethod::default(),
         };
         if !auth_method.uses_secret() && imported.is_some() {
-            return Err(FieldError::new(
-                "client_secret",
-                "a private_key_jwt client has no secret",
-            )
-            .into());
+            return Err(
+                FieldError::new("client_secret", "a private_key_jwt client has no secret").into(),
+            );
         }
         self.check_identities(&keys.federated, &new.client_id)
             .await?;

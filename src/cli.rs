@@ -16,11 +16,11 @@ use crate::admin::{
     AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, IdentityView, IssuerAdmin,
     IssuerView, KeyView, MAX_IMPORTED_SECRET_LEN, NewClient, NewIssuer, RotatedSecret,
 };
-use crate::crypto::MAX_JWKS_BYTES;
-use crate::domain::client::parse_federated_identity;
 use crate::clock::unix_now;
 use crate::config::Config;
 use crate::crypto::ClientSecret;
+use crate::crypto::MAX_JWKS_BYTES;
+use crate::domain::client::parse_federated_identity;
 use crate::fault::chain;
 use crate::startup::{
     Application, StartupError, argon2_hasher, open_key_ring, open_store, shutdown_signal,
@@ -217,7 +217,9 @@ fn read_jwks(path: &std::path::Path) -> Result<serde_json::Value, Failure> {
         .read_to_end(&mut text)
         .map_err(|e| cannot(e.to_string()))?;
     if text.len() > MAX_JWKS_BYTES {
-        return Err(cannot(format!("a JWK set is at most {MAX_JWKS_BYTES} bytes")));
+        return Err(cannot(format!(
+            "a JWK set is at most {MAX_JWKS_BYTES} bytes"
+        )));
     }
     serde_json::from_slice(&text).map_err(|e| cannot(format!("not JSON: {e}")))
 }

@@ -55,6 +55,10 @@ struct Entry {
     fetched_at: Option<Instant>,
     fresh_for: Duration,
     attempted_at: Option<Instant>,
+    /// The last refetch for an unknown `kid`, apart from the fetches that
+    /// freshness asks for: a client that rotates right after a fetch is not
+    /// made to wait a minute.
+    refetched_for_kid_at: Option<Instant>,
 }
 
 impl Entry {
@@ -69,6 +73,11 @@ impl Entry {
 
     fn may_attempt(&self, interval: Duration) -> bool {
         self.attempted_at.is_none_or(|at| at.elapsed() >= interval)
+    }
+
+    fn may_refetch_for_kid(&self) -> bool {
+        self.refetched_for_kid_at
+            .is_none_or(|at| at.elapsed() >= REFETCH_INTERVAL)
     }
 }
 
@@ -117,7 +126,11 @@ impl KeyFetcher {
             false
         } else if entry.is_fresh() {
             // Fresh but without this kid: a rotation, at most once a minute.
-            entry.may_attempt(REFETCH_INTERVAL)
+            let wanted = entry.may_refetch_for_kid();
+            if wanted {
+                entry.refetched_for_kid_at = Some(Instant::now());
+            }
+            wanted
         } else {
             entry.may_attempt(RETRY_INTERVAL)
         };
@@ -141,7 +154,9 @@ impl KeyFetcher {
         }
         match &entry.set {
             Some(set) if entry.usable_stale() => Ok(set.clone()),
-            _ => Err(FetchError(format!("no key set could be fetched from {url}"))),
+            _ => Err(FetchError(format!(
+                "no key set could be fetched from {url}"
+            ))),
         }
     }
 
@@ -187,12 +202,7 @@ impl KeyFetcher {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| {
-                FetchError(format!(
-                    "cannot fetch {url}: {}",
-                    crate::fault::chain(&e)
-                ))
-            })?;
+            .map_err(|e| FetchError(format!("cannot fetch {url}: {}", crate::fault::chain(&e))))?;
         if !response.status().is_success() {
             return Err(fail(&format!("status {}", response.status().as_u16())));
         }
@@ -220,13 +230,11 @@ impl KeyFetcher {
 
 /// How long a response stays fresh: its `max-age`, within bounds.
 fn freshness(cache_control: Option<&reqwest::header::HeaderValue>) -> Duration {
-    let max_age = cache_control
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',')
-                .filter_map(|d| d.trim().strip_prefix("max-age="))
-                .find_map(|n| n.trim_matches('"').parse::<u64>().ok())
-        });
+    let max_age = cache_control.and_then(|v| v.to_str().ok()).and_then(|v| {
+        v.split(',')
+            .filter_map(|d| d.trim().strip_prefix("max-age="))
+            .find_map(|n| n.trim_matches('"').parse::<u64>().ok())
+    });
     max_age
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_TTL)

@@ -204,6 +204,8 @@ impl Metrics {
             AuthFailure::UnknownClient,
             AuthFailure::WrongSecret,
             AuthFailure::Throttled,
+            AuthFailure::BadAssertion,
+            AuthFailure::KeysUnavailable,
         ] {
             let n = failures.get(&reason).copied().unwrap_or(0);
             let _ = writeln!(

@@ -19,8 +19,8 @@ use crate::key_fetch::{FetchSettings, KeyFetcher};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::metrics::Metrics;
 use crate::net::{ConnectionLimit, TcpAccept};
-use crate::oauth::throttle::Throttle;
 use crate::oauth::metadata::TOKEN_PATH;
+use crate::oauth::throttle::Throttle;
 use crate::oauth::{AssertionAuthenticator, AssertionSettings, ClientAuthenticator, TokenService};
 use crate::store::{self, CLIENT_CACHE_TTL, CachedClients, Store, StoreError};
 use crate::tls::TlsListener;
@@ -335,8 +335,12 @@ async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>) {
         if tick % PRUNE_EVERY == 0 {
             match store.prune_expired(unix_now()).await {
                 Ok(0) => {}
-                Ok(n) => tracing::debug!(pruned = n, "pruned expired revocations and assertion ids"),
-                Err(e) => tracing::warn!(error = %e, "could not prune expired revocations and assertion ids"),
+                Ok(n) => {
+                    tracing::debug!(pruned = n, "pruned expired revocations and assertion ids")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not prune expired revocations and assertion ids")
+                }
             }
         }
     }

@@ -153,7 +153,9 @@ impl KeySet {
             ))
         })?;
         if raw.keys.len() > MAX_KEYS {
-            return Err(JwksError(format!("a JWK set holds at most {MAX_KEYS} keys")));
+            return Err(JwksError(format!(
+                "a JWK set holds at most {MAX_KEYS} keys"
+            )));
         }
         let keys = raw
             .keys
@@ -182,9 +184,9 @@ impl KeySet {
                 verifier: Verifier::Raw(pair.public_key().as_ref().to_vec()),
             });
         }
-        if let Ok(pair) = Ed25519KeyPair::generate_pkcs8(&rng)
-            .and_then(|doc| Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| aws_lc_rs::error::Unspecified))
-        {
+        if let Ok(pair) = Ed25519KeyPair::generate_pkcs8(&rng).and_then(|doc| {
+            Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| aws_lc_rs::error::Unspecified)
+        }) {
             keys.push(PublicKey {
                 kid: None,
                 alg: None,
@@ -311,12 +313,17 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
 /// tell (a bad point and a bad signature fail alike), so the point is used
 /// as an ECDH peer key, which aws-lc-rs validates.
 fn on_curve(point: &[u8]) -> bool {
-    use aws_lc_rs::agreement::{ECDH_P256, EphemeralPrivateKey, UnparsedPublicKey, agree_ephemeral};
+    use aws_lc_rs::agreement::{
+        ECDH_P256, EphemeralPrivateKey, UnparsedPublicKey, agree_ephemeral,
+    };
     let rng = aws_lc_rs::rand::SystemRandom::new();
     let Ok(mine) = EphemeralPrivateKey::generate(&ECDH_P256, &rng) else {
         return false;
     };
-    agree_ephemeral(mine, &UnparsedPublicKey::new(&ECDH_P256, point), (), |_| Ok(())).is_ok()
+    agree_ephemeral(mine, UnparsedPublicKey::new(&ECDH_P256, point), (), |_| {
+        Ok(())
+    })
+    .is_ok()
 }
 
 /// A JWS in compact serialisation, split and its header read; nothing is
@@ -358,7 +365,9 @@ impl<'a> CompactJws<'a> {
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(MalformedJws("not a compact JWS (three dot-separated parts)"));
+            return Err(MalformedJws(
+                "not a compact JWS (three dot-separated parts)",
+            ));
         };
         let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).ok();
         let signed_len = header.len() + 1 + payload.len();
@@ -368,8 +377,9 @@ impl<'a> CompactJws<'a> {
         if header.crit.is_some() {
             return Err(MalformedJws("the JOSE header has critical extensions"));
         }
-        let alg = AssertionAlg::from_name(&header.alg)
-            .ok_or(MalformedJws("the algorithm is not an accepted asymmetric one"))?;
+        let alg = AssertionAlg::from_name(&header.alg).ok_or(MalformedJws(
+            "the algorithm is not an accepted asymmetric one",
+        ))?;
         let signature = decode(signature).ok_or(MalformedJws("the signature is not base64url"))?;
         let payload = decode(payload).ok_or(MalformedJws("the payload is not base64url"))?;
         Ok(Self {
@@ -402,11 +412,9 @@ mod tests {
         let rng = SystemRandom::new();
         let doc = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
             .unwrap();
-        let key = EcdsaKeyPair::from_pkcs8(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            doc.as_ref(),
-        )
-        .unwrap();
+        let key =
+            EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref())
+                .unwrap();
         let point = key.public_key().as_ref().to_vec();
         let jwk = format!(
             r#"{{"kty":"EC","crv":"P-256","kid":"k1","x":"{}","y":"{}"}}"#,
@@ -437,7 +445,11 @@ mod tests {
             let jwt = format!("{header}.{}.", b64(b"{}"));
             assert!(CompactJws::parse(&jwt).is_err(), "{alg}");
         }
-        let crit = format!("{}.{}.AA", b64(br#"{"alg":"ES256","crit":["x"]}"#), b64(b"{}"));
+        let crit = format!(
+            "{}.{}.AA",
+            b64(br#"{"alg":"ES256","crit":["x"]}"#),
+            b64(b"{}")
+        );
         assert!(CompactJws::parse(&crit).is_err());
     }
 
@@ -448,7 +460,10 @@ mod tests {
         assert!(KeySet::parse(format!(r#"{{"keys":[{with_d}]}}"#).as_bytes()).is_err());
         let oct = r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#;
         assert!(KeySet::parse(oct.as_bytes()).is_err());
-        let small_rsa = format!(r#"{{"keys":[{{"kty":"RSA","n":"{}","e":"AQAB"}}]}}"#, b64(&[0xc1; 128]));
+        let small_rsa = format!(
+            r#"{{"keys":[{{"kty":"RSA","n":"{}","e":"AQAB"}}]}}"#,
+            b64(&[0xc1; 128])
+        );
         assert!(KeySet::parse(small_rsa.as_bytes()).is_err());
         let off_curve = format!(
             r#"{{"keys":[{{"kty":"EC","crv":"P-256","x":"{}","y":"{}"}}]}}"#,

@@ -283,7 +283,9 @@ pub fn validate_url(field: &'static str, url: &str) -> Result<(), FieldError> {
     {
         return Err(FieldError::new(
             field,
-            format!("must be an absolute https URL without fragment, at most {MAX_URI_LEN} characters"),
+            format!(
+                "must be an absolute https URL without fragment, at most {MAX_URI_LEN} characters"
+            ),
         ));
     }
     Ok(())
@@ -302,7 +304,9 @@ pub fn validate_issuer_name(name: &str) -> Result<(), FieldError> {
     } else {
         Err(FieldError::new(
             "name",
-            format!("an issuer name is 1 to {MAX_ISSUER_NAME_LEN} letters, digits, '-', '_' or '.'"),
+            format!(
+                "an issuer name is 1 to {MAX_ISSUER_NAME_LEN} letters, digits, '-', '_' or '.'"
+            ),
         ))
     }
 }
@@ -344,7 +348,9 @@ pub fn validate_federated_identities(identities: &[FederatedIdentity]) -> Result
         {
             return Err(FieldError::new(
                 field,
-                format!("a subject is 1 to {MAX_SUBJECT_LEN} printable ASCII characters without spaces"),
+                format!(
+                    "a subject is 1 to {MAX_SUBJECT_LEN} printable ASCII characters without spaces"
+                ),
             ));
         }
     }

@@ -473,7 +473,10 @@ pub struct NoSuchIssuer(ApiErrorBody<'static>);
 
 /// 409 when adding an issuer whose name or `iss` is taken.
 #[derive(utoipa::IntoResponses)]
-#[response(status = 409, description = "An issuer with this name or issuer URL already exists")]
+#[response(
+    status = 409,
+    description = "An issuer with this name or issuer URL already exists"
+)]
 #[allow(dead_code)]
 pub struct IssuerExists(ApiErrorBody<'static>);
 

@@ -10,14 +10,13 @@
 //! the JWT names no `kid`), and no more than one key fetch per URL at a time
 //! (`key_fetch` bounds its rate and size).
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
 use super::OAuthError;
-use super::client_rows::ClientRows;
 use super::client_auth::ClientAssertion;
+use super::client_rows::ClientRows;
 use crate::crypto::{CompactJws, KeySet};
 use crate::domain::client::{AuthMethod, Client, MAX_CLIENT_ID_LEN, validate_client_id};
 use crate::domain::issuer::{KeySource, TrustedIssuer};
@@ -29,9 +28,6 @@ use crate::store::{Store, StoreError};
 pub const CLOCK_SKEW: i64 = 60;
 /// The longest `jti` kept: the store holds each until the assertion expires.
 const MAX_JTI_LEN: usize = 256;
-/// How long the trusted-issuer list is served from memory: a change made
-/// elsewhere counts within a second, as client changes do.
-const ISSUERS_TTL: Duration = Duration::from_secs(1);
 
 /// The claims RFC 7523 §3 puts on an assertion, and those platform tokens
 /// carry. Numbers may come as integers or (from some libraries) floats.
@@ -207,26 +203,6 @@ impl From<StoreError> for Failure {
     }
 }
 
-/// The trusted issuers, re-read from the store at most once a second.
-struct Issuers {
-    store: Arc<dyn Store>,
-    cached: Mutex<Option<(Instant, Arc<Vec<TrustedIssuer>>)>>,
-}
-
-impl Issuers {
-    async fn current(&self) -> Result<Arc<Vec<TrustedIssuer>>, StoreError> {
-        if let Some((at, list)) = self.cached.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
-            && at.elapsed() < ISSUERS_TTL
-        {
-            return Ok(list.clone());
-        }
-        let list = Arc::new(self.store.list_issuers().await?);
-        *self.cached.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((Instant::now(), list.clone()));
-        Ok(list)
-    }
-}
-
 /// Settings of the assertion checks.
 #[derive(Debug, Clone)]
 pub struct AssertionSettings {
@@ -242,7 +218,6 @@ pub struct AssertionAuthenticator {
     clients: Arc<dyn ClientRows>,
     store: Arc<dyn Store>,
     fetcher: Arc<KeyFetcher>,
-    issuers: Issuers,
     settings: AssertionSettings,
     metrics: Arc<Metrics>,
     /// A key no client holds, verified against when there is no client, so
@@ -260,10 +235,6 @@ impl AssertionAuthenticator {
     ) -> Self {
         Self {
             clients,
-            issuers: Issuers {
-                store: store.clone(),
-                cached: Mutex::new(None),
-            },
             store,
             fetcher,
             settings,
@@ -329,7 +300,9 @@ impl AssertionAuthenticator {
                 && (c.jwks.is_some() || c.jwks_uri.is_some())
         }) else {
             self.decoy.verify(jws);
-            return Err(Refusal::bad("no enabled private_key_jwt client with keys has this id").into());
+            return Err(
+                Refusal::bad("no enabled private_key_jwt client with keys has this id").into(),
+            );
         };
         let keys = match (&client.jwks, &client.jwks_uri) {
             (Some(jwks), _) => Arc::new(
@@ -340,7 +313,9 @@ impl AssertionAuthenticator {
             (None, None) => unreachable!("filtered above"),
         };
         if !keys.verify(jws) {
-            return Err(Refusal::bad("the signature does not verify with the client's keys").into());
+            return Err(
+                Refusal::bad("the signature does not verify with the client's keys").into(),
+            );
         }
         let audiences = [
             self.settings.issuer.as_str(),
@@ -370,7 +345,8 @@ impl AssertionAuthenticator {
         claims: &JwtClaims,
         now: i64,
     ) -> Result<Client, Failure> {
-        let issuers = self.issuers.current().await?;
+        // The store in front of the database keeps this list in memory.
+        let issuers = self.store.list_issuers().await?;
         let iss = effective_issuer(claims);
         let Some(issuer) = issuers
             .iter()
@@ -401,9 +377,13 @@ impl AssertionAuthenticator {
             ))
             .into());
         }
-        let subject =
-            check_platform_token(claims, issuer, &self.settings.issuer, now).map_err(Refusal::bad)?;
-        let Some(client_id) = self.store.find_federated_client(&issuer.name, subject).await? else {
+        let subject = check_platform_token(claims, issuer, &self.settings.issuer, now)
+            .map_err(Refusal::bad)?;
+        let Some(client_id) = self
+            .store
+            .find_federated_client(&issuer.name, subject)
+            .await?
+        else {
             return Err(Refusal::bad(format!(
                 "no client lists the subject {:?} of issuer '{}'",
                 crate::domain::log_excerpt(subject),
@@ -416,8 +396,7 @@ impl AssertionAuthenticator {
             .filter(|c| {
                 c.enabled
                     && c.auth_method == AuthMethod::PrivateKeyJwt
-                    && c
-                        .federated
+                    && c.federated
                         .iter()
                         .any(|f| f.issuer == issuer.name && f.subject == subject)
             })
@@ -474,7 +453,13 @@ mod tests {
     #[test]
     fn a_client_assertion_follows_rfc7523_section3() {
         let ok = check_client_assertion(&claims(&own("")), "svc", &AUD, 3600, NOW).unwrap();
-        assert_eq!(ok, SpendableJti { jti: "j1".into(), exp: NOW + 300 });
+        assert_eq!(
+            ok,
+            SpendableJti {
+                jti: "j1".into(),
+                exp: NOW + 300
+            }
+        );
         let check = |json: &str| check_client_assertion(&claims(json), "svc", &AUD, 3600, NOW);
         assert!(check(&own("").replace(r#""sub":"svc""#, r#""sub":"other""#)).is_err());
         assert!(check(&own("").replace("https://auth.example\"", "https://elsewhere\"")).is_err());
@@ -486,7 +471,10 @@ mod tests {
         let skewed = own("").replace(&(NOW + 300).to_string(), &(NOW - 30).to_string());
         assert!(check(&skewed).is_ok(), "within the clock skew");
         assert!(check(&own(&format!(r#","nbf":{}"#, NOW + 120))).is_err());
-        let endpoint = own("").replace("\"https://auth.example\"", "[\"x\",\"https://auth.example/token\"]");
+        let endpoint = own("").replace(
+            "\"https://auth.example\"",
+            "[\"x\",\"https://auth.example/token\"]",
+        );
         assert!(check(&endpoint).is_ok());
         let float = own("").replace(&(NOW + 300).to_string(), &format!("{}.5", NOW + 300));
         assert!(check(&float).is_ok());
@@ -515,7 +503,14 @@ mod tests {
             check(&token(NOW - 10, NOW + 600, "https://auth.example")).as_deref(),
             Ok("system:serviceaccount:a:b")
         );
-        assert!(check(&token(NOW - 10, NOW + 600, "https://kubernetes.default.svc")).is_err());
+        assert!(
+            check(&token(
+                NOW - 10,
+                NOW + 600,
+                "https://kubernetes.default.svc"
+            ))
+            .is_err()
+        );
         assert!(check(&token(NOW - 4000, NOW + 600, "https://auth.example")).is_err());
         assert!(check(&token(NOW, NOW + 86_400, "https://auth.example")).is_err());
         assert!(check(&token(NOW - 700, NOW - 100, "https://auth.example")).is_err());
@@ -524,7 +519,10 @@ mod tests {
     #[test]
     fn a_spiffe_svid_without_iss_is_judged_by_its_trust_domain() {
         let svid = claims(r#"{"sub":"spiffe://example.org/ns/pay/sa/api"}"#);
-        assert_eq!(effective_issuer(&svid).as_deref(), Some("spiffe://example.org"));
+        assert_eq!(
+            effective_issuer(&svid).as_deref(),
+            Some("spiffe://example.org")
+        );
         assert_eq!(effective_issuer(&claims(r#"{"sub":"x"}"#)), None);
         assert_eq!(
             effective_issuer(&claims(r#"{"iss":"https://a/","sub":"x"}"#)).as_deref(),

@@ -23,11 +23,11 @@ use std::sync::Arc;
 use super::OAuthError;
 use super::assertion::AssertionAuthenticator;
 use super::client_auth::{ClientCredentials, Credentials};
+use super::client_rows::ClientRows;
 use super::throttle::Throttle;
 use crate::crypto::{SecretHasher, VerifiedSecrets};
 use crate::domain::client::{Client, MAX_CLIENT_ID_LEN, validate_client_id};
 use crate::metrics::{AuthFailure, Metrics};
-use super::client_rows::ClientRows;
 use crate::store::StoreError;
 
 pub struct ClientAuthenticator {
@@ -81,9 +81,7 @@ impl ClientAuthenticator {
     ) -> Result<Client, OAuthError> {
         match credentials {
             Credentials::Secret(secret) => self.authenticate_secret(secret, address, now).await,
-            Credentials::Assertion(assertion) => {
-                self.assertions.authenticate(assertion, now).await
-            }
+            Credentials::Assertion(assertion) => self.assertions.authenticate(assertion, now).await,
         }
     }
 

@@ -214,13 +214,22 @@ mod tests {
         let Credentials::Assertion(a) = resolve_credentials(None, &params).unwrap() else {
             panic!("an assertion")
         };
-        assert_eq!((a.client_id.as_deref(), a.jwt.as_str()), (Some("x"), "a.b.c"));
+        assert_eq!(
+            (a.client_id.as_deref(), a.jwt.as_str()),
+            (Some("x"), "a.b.c")
+        );
         let with_basic = resolve_credentials(parse_basic(&basic("a:b")).unwrap(), &params);
         assert_eq!(with_basic.unwrap_err().code(), "invalid_request");
         let half = FormParams::parse(b"client_assertion=a.b.c").unwrap();
-        assert_eq!(resolve_credentials(None, &half).unwrap_err().code(), "invalid_request");
+        assert_eq!(
+            resolve_credentials(None, &half).unwrap_err().code(),
+            "invalid_request"
+        );
         let saml = FormParams::parse(b"client_assertion_type=saml&client_assertion=x").unwrap();
-        assert_eq!(resolve_credentials(None, &saml).unwrap_err().code(), "invalid_client");
+        assert_eq!(
+            resolve_credentials(None, &saml).unwrap_err().code(),
+            "invalid_client"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! A short-lived cache of client rows in front of the store, for the warm
-//! token path: a client repeating a verified secret costs no
-//! database round trip.
+//! A short-lived cache of client rows (and of the trusted-issuer list) in
+//! front of the store, for the warm token path: a client repeating a
+//! verified secret costs no database round trip.
 //!
 //! What may be stale, and for how long:
 //! - writes made through this decorator (this instance's admin API) remove
@@ -33,6 +33,9 @@ pub struct CachedClients {
     inner: Arc<dyn Store>,
     ttl: Duration,
     rows: Mutex<HashMap<String, (Instant, Client)>>,
+    /// The trusted issuers, read on every federated authentication; kept
+    /// under the same rules as the rows.
+    issuers: Mutex<Option<(Instant, Vec<TrustedIssuer>)>>,
 }
 
 impl CachedClients {
@@ -41,6 +44,7 @@ impl CachedClients {
             inner,
             ttl,
             rows: Mutex::new(HashMap::new()),
+            issuers: Mutex::new(None),
         }
     }
 
@@ -66,6 +70,14 @@ impl CachedClients {
             }
         }
         rows.insert(client.client_id.clone(), (Instant::now(), client.clone()));
+    }
+
+    fn issuers(&self) -> std::sync::MutexGuard<'_, Option<(Instant, Vec<TrustedIssuer>)>> {
+        self.issuers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget_issuers(&self) {
+        *self.issuers() = None;
     }
 
     fn forget(&self, client_id: &str) {
@@ -180,14 +192,31 @@ impl Store for CachedClients {
     }
 
     fn insert_issuer<'a>(&'a self, issuer: &'a TrustedIssuer) -> StoreFuture<'a, ()> {
-        self.inner.insert_issuer(issuer)
+        Box::pin(async move {
+            let done = self.inner.insert_issuer(issuer).await;
+            self.forget_issuers();
+            done
+        })
     }
 
     fn list_issuers(&self) -> StoreFuture<'_, Vec<TrustedIssuer>> {
-        self.inner.list_issuers()
+        Box::pin(async move {
+            if let Some((at, issuers)) = self.issuers().as_ref()
+                && at.elapsed() < self.ttl
+            {
+                return Ok(issuers.clone());
+            }
+            let issuers = self.inner.list_issuers().await?;
+            *self.issuers() = Some((Instant::now(), issuers.clone()));
+            Ok(issuers)
+        })
     }
 
     fn delete_issuer<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
-        self.inner.delete_issuer(name)
+        Box::pin(async move {
+            let done = self.inner.delete_issuer(name).await;
+            self.forget_issuers();
+            done
+        })
     }
 }

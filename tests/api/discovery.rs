@@ -50,7 +50,11 @@ async fn metadata_names_every_endpoint(app: TestApp) {
         );
         assert_eq!(
             m["token_endpoint_auth_methods_supported"],
-            serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt"]),
+            serde_json::json!([
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt"
+            ]),
             "{path}"
         );
         assert_eq!(

@@ -182,6 +182,9 @@ impl TestApp {
             "TOKENMINT_DATA_DIR".to_owned(),
             dir.path().display().to_string(),
         ));
+        // Key sets and discovery documents are served by the tests on
+        // 127.0.0.1 over plain HTTP (a test that needs the default says so).
+        env.push(("TOKENMINT_ALLOW_HTTP_FETCH".to_owned(), "true".to_owned()));
         env.extend(
             extra_env
                 .iter()
@@ -315,6 +318,37 @@ impl TestApp {
             created.client.client_id,
             secret.or(shown).expect("a secret"),
         )
+    }
+
+    /// Creates a client that authenticates without a secret (keys or
+    /// federated identities); its id.
+    pub async fn create_key_client(&self, new: NewClient) -> String {
+        let admin = ClientAdmin::new(self.store.as_ref(), &self.hasher);
+        let created = admin
+            .create(new, None, unix_now())
+            .await
+            .expect("client created");
+        assert!(
+            created.client_secret.is_none(),
+            "no secret for a key client"
+        );
+        created.client.client_id
+    }
+
+    /// `POST path` authenticated by a client assertion, with more form
+    /// fields (and the grant type, at `/token`).
+    pub async fn with_assertion(
+        &self,
+        path: &str,
+        assertion: &str,
+        extra: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut fields = extra.to_vec();
+        if path == "/token" {
+            fields.push(("grant_type", "client_credentials"));
+        }
+        let body = crate::jose::assertion_form(assertion, &fields);
+        post_form(&self.http, &self.url(path), &body, None).await
     }
 
     /// A client with scopes `a b c`, defaults `a`, audiences `https://api.example` and `billing`.

@@ -3,6 +3,7 @@
 //! once over a fresh PostgreSQL database.
 
 mod helpers;
+mod jose;
 
 mod admin;
 mod authority;
@@ -11,6 +12,7 @@ mod connections;
 mod credential_cache;
 mod database_faults;
 mod discovery;
+mod federation;
 mod fuzz;
 mod instances;
 mod interop;
@@ -18,6 +20,7 @@ mod introspection;
 mod keys;
 mod logs;
 mod operations;
+mod private_key_jwt;
 mod secret_rotation;
 mod throttle;
 mod tls;

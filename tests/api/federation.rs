@@ -1,0 +1,477 @@
+//! Workload identity federation: a platform's identity token — a
+//! Kubernetes projected service-account token, a SPIFFE JWT-SVID, a GitHub
+//! Actions OIDC token — authenticates the client that lists its subject.
+//! The platforms are played by `KeyHost` (OIDC discovery and a JWKS on
+//! 127.0.0.1) and by static key sets.
+
+use serde_json::{Value, json};
+use tokenmint::admin::{IdentityView, IssuerAdmin, NewClient, NewIssuer};
+use tokenmint::clock::unix_now;
+
+use crate::helpers::{Backend, TestApp, both_stores, json, within_a_second};
+use crate::jose::{KeyHost, Mode, TestKey};
+
+both_stores!(kubernetes_spiffe_and_github_tokens_authenticate_their_clients);
+
+fn identity(issuer: &str, subject: &str) -> IdentityView {
+    IdentityView {
+        issuer: issuer.into(),
+        subject: subject.into(),
+    }
+}
+
+async fn federated_client(app: &TestApp, id: &str, identities: Vec<IdentityView>) -> String {
+    app.create_key_client(NewClient {
+        client_id: id.into(),
+        scopes: vec!["deploy read".into()],
+        federated_identities: identities,
+        ..NewClient::default()
+    })
+    .await
+}
+
+async fn add_issuer(app: &TestApp, new: NewIssuer) {
+    IssuerAdmin::new(app.store.as_ref())
+        .add(new, unix_now())
+        .await
+        .expect("issuer added");
+}
+
+/// What a kubelet projects into a pod (`serviceAccountToken` volume with
+/// `audience`), as the API server signs it.
+fn kubernetes_token(
+    key: &TestKey,
+    issuer: &str,
+    audience: &str,
+    sa: &str,
+    iat: i64,
+    ttl: i64,
+) -> String {
+    key.sign(
+        &json!({"alg": key.alg(), "kid": "cluster-key"}),
+        &json!({
+            "aud": [audience],
+            "exp": iat + ttl,
+            "iat": iat,
+            "nbf": iat,
+            "iss": issuer,
+            "jti": "5d2d7e1a-0e64-4c1b-9d1c-3f3a0f0b6f51",
+            "kubernetes.io": {
+                "namespace": "payments",
+                "node": {"name": "node-1", "uid": "6e1f4b7c-1111-2222-3333-444455556666"},
+                "pod": {"name": "api-7d9f8b6c5-x2x4z", "uid": "0a1b2c3d-aaaa-bbbb-cccc-ddddeeeeffff"},
+                "serviceaccount": {"name": sa, "uid": "9f8e7d6c-5555-6666-7777-888899990000"}
+            },
+            "sub": format!("system:serviceaccount:payments:{sa}")
+        }),
+    )
+}
+
+async fn token_status(app: &TestApp, assertion: &str) -> u16 {
+    app.with_assertion("/token", assertion, &[])
+        .await
+        .status()
+        .as_u16()
+}
+
+async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: TestApp) {
+    let now = unix_now();
+
+    // Kubernetes: keys by OIDC discovery at the cluster's issuer (served
+    // over http here, which the test app allows).
+    let cluster_key = TestKey::rs256();
+    let cluster = KeyHost::start(cluster_key.jwks("cluster-key")).await;
+    add_issuer(
+        &app,
+        NewIssuer {
+            name: "prod-cluster".into(),
+            issuer: cluster.url.clone(),
+            ..NewIssuer::default()
+        },
+    )
+    .await;
+    let id = federated_client(
+        &app,
+        "payments-api",
+        vec![identity(
+            "prod-cluster",
+            "system:serviceaccount:payments:api",
+        )],
+    )
+    .await;
+    let projected = kubernetes_token(
+        &cluster_key,
+        &cluster.url,
+        &app.issuer,
+        "api",
+        now - 30,
+        3600,
+    );
+    let response = app.with_assertion("/token", &projected, &[]).await;
+    assert_eq!(response.status(), 200, "a projected service-account token");
+    let token = json(response).await;
+    let claims = decode_claims(token["access_token"].as_str().unwrap());
+    assert_eq!(claims["sub"], id.as_str());
+    // Presented again (kubelet rotates the file, it does not mint per request).
+    assert_eq!(token_status(&app, &projected).await, 200, "not single-use");
+    assert_eq!(cluster.discovery_hits(), 1, "discovery is cached");
+    assert_eq!(cluster.jwks_hits(), 1, "the key set is cached");
+    // With client_id too, and at the other endpoints.
+    let response = app
+        .with_assertion(
+            "/introspect",
+            &projected,
+            &[
+                ("client_id", &id),
+                ("token", token["access_token"].as_str().unwrap()),
+            ],
+        )
+        .await;
+    assert_eq!(json(response).await["active"], true);
+    let response = app
+        .with_assertion("/token", &projected, &[("client_id", "someone-else")])
+        .await;
+    assert_eq!(
+        response.status(),
+        401,
+        "client_id must name the subject's client"
+    );
+
+    // Another service account of the same cluster is bound to no client.
+    let other_sa = kubernetes_token(&cluster_key, &cluster.url, &app.issuer, "batch", now, 600);
+    assert_eq!(
+        token_status(&app, &other_sa).await,
+        401,
+        "a subject bound to no client"
+    );
+    // The cluster's default audience (the API server), not tokenmint.
+    let default_aud = kubernetes_token(
+        &cluster_key,
+        &cluster.url,
+        "https://kubernetes.default.svc",
+        "api",
+        now,
+        600,
+    );
+    assert_eq!(
+        token_status(&app, &default_aud).await,
+        401,
+        "wrong audience"
+    );
+    // Older than the issuer's maximum age (1 h), though not expired.
+    let old = kubernetes_token(
+        &cluster_key,
+        &cluster.url,
+        &app.issuer,
+        "api",
+        now - 4000,
+        4600,
+    );
+    assert_eq!(
+        token_status(&app, &old).await,
+        401,
+        "older than max_token_age"
+    );
+    // A year-long token (clusters with --service-account-extend-token-expiration).
+    let long = kubernetes_token(
+        &cluster_key,
+        &cluster.url,
+        &app.issuer,
+        "api",
+        now,
+        365 * 86_400,
+    );
+    assert_eq!(
+        token_status(&app, &long).await,
+        401,
+        "lives longer than max_token_age"
+    );
+    let expired = kubernetes_token(
+        &cluster_key,
+        &cluster.url,
+        &app.issuer,
+        "api",
+        now - 900,
+        600,
+    );
+    assert_eq!(token_status(&app, &expired).await, 401, "expired");
+    // Signed by a key that is not the cluster's.
+    let forged = kubernetes_token(
+        &TestKey::rs256(),
+        &cluster.url,
+        &app.issuer,
+        "api",
+        now,
+        600,
+    );
+    assert_eq!(token_status(&app, &forged).await, 401, "forged signature");
+    // A secret for a federated client is refused.
+    assert_eq!(app.token_status(&id, "guess").await, 401);
+
+    // SPIFFE: a JWT-SVID without iss, keys from the trust bundle.
+    let bundle_key = TestKey::es256();
+    add_issuer(
+        &app,
+        NewIssuer {
+            name: "mesh".into(),
+            issuer: "spiffe://example.org".into(),
+            jwks: Some(bundle_key.jwks("spire-1")),
+            ..NewIssuer::default()
+        },
+    )
+    .await;
+    let spiffe_id = "spiffe://example.org/ns/payments/sa/worker";
+    federated_client(&app, "payments-worker", vec![identity("mesh", spiffe_id)]).await;
+    let svid = bundle_key.sign(
+        &json!({"alg": "ES256", "kid": "spire-1", "typ": "JWT"}),
+        &json!({"sub": spiffe_id, "aud": [app.issuer], "exp": now + 300, "iat": now}),
+    );
+    assert_eq!(token_status(&app, &svid).await, 200, "a JWT-SVID");
+    let elsewhere = bundle_key.sign(
+        &json!({"alg": "ES256", "kid": "spire-1"}),
+        &json!({"sub": "spiffe://evil.org/ns/payments/sa/worker", "aud": [app.issuer], "exp": now + 300}),
+    );
+    assert_eq!(
+        token_status(&app, &elsewhere).await,
+        401,
+        "another trust domain"
+    );
+
+    // GitHub Actions: an explicit jwks_uri and the audience the workflow asks for.
+    let github_key = TestKey::rs256();
+    let github = KeyHost::start(github_key.jwks("gh-1")).await;
+    add_issuer(
+        &app,
+        NewIssuer {
+            name: "github".into(),
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            jwks_uri: Some(github.jwks_uri()),
+            audience: Some("https://github.com/acme".into()),
+            max_token_age: Some(600),
+            ..NewIssuer::default()
+        },
+    )
+    .await;
+    let subject = "repo:acme/deploy:ref:refs/heads/main";
+    federated_client(&app, "acme-deploy", vec![identity("github", subject)]).await;
+    let workflow = |sub: &str, aud: &str| {
+        github_key.sign(
+            &json!({"alg": "RS256", "kid": "gh-1", "typ": "JWT", "x5t": "abc"}),
+            &json!({
+                "jti": "c0ffee", "sub": sub, "aud": aud,
+                "ref": "refs/heads/main", "sha": "d6e1b4c", "repository": "acme/deploy",
+                "repository_owner": "acme", "run_id": "1234", "workflow": "deploy",
+                "event_name": "push", "ref_type": "branch", "job_workflow_ref": "acme/deploy/.github/workflows/deploy.yml@refs/heads/main",
+                "iss": "https://token.actions.githubusercontent.com",
+                "nbf": now - 5, "exp": now + 300, "iat": now - 5
+            }),
+        )
+    };
+    assert_eq!(
+        token_status(&app, &workflow(subject, "https://github.com/acme")).await,
+        200,
+        "a workflow token"
+    );
+    assert_eq!(
+        token_status(
+            &app,
+            &workflow(
+                "repo:acme/deploy:ref:refs/heads/feature",
+                "https://github.com/acme"
+            )
+        )
+        .await,
+        401,
+        "another branch"
+    );
+    assert_eq!(
+        token_status(&app, &workflow(subject, &app.issuer)).await,
+        401,
+        "not the issuer's configured audience"
+    );
+
+    // Removing the issuer stops its tokens.
+    IssuerAdmin::new(app.store.as_ref())
+        .remove("github")
+        .await
+        .unwrap();
+    let again = workflow(subject, "https://github.com/acme");
+    assert!(
+        within_a_second(|| async { token_status(&app, &again).await == 401 }).await,
+        "a removed issuer's tokens are refused within a second"
+    );
+}
+
+fn decode_claims(jwt: &str) -> Value {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_must_name_the_issuer_and_be_reachable() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("TOKENMINT_FETCH_TIMEOUT", "1s")])
+        .await
+        .unwrap();
+    let key = TestKey::es256();
+    let host = KeyHost::start(key.jwks("cluster-key")).await;
+    // The discovery document claims to be another issuer (a mix-up).
+    host.set_discovered_issuer("https://someone-else.example");
+    add_issuer(
+        &app,
+        NewIssuer {
+            name: "c1".into(),
+            issuer: host.url.clone(),
+            ..NewIssuer::default()
+        },
+    )
+    .await;
+    federated_client(
+        &app,
+        "svc-c1",
+        vec![identity("c1", "system:serviceaccount:payments:api")],
+    )
+    .await;
+    let token = kubernetes_token(&key, &host.url, &app.issuer, "api", unix_now(), 600);
+    assert_eq!(
+        token_status(&app, &token).await,
+        401,
+        "discovery names another issuer"
+    );
+    assert_eq!(host.jwks_hits(), 0, "its keys are never fetched");
+
+    let down = KeyHost::start(key.jwks("cluster-key")).await;
+    down.set_mode(Mode::Down);
+    add_issuer(
+        &app,
+        NewIssuer {
+            name: "c2".into(),
+            issuer: down.url.clone(),
+            ..NewIssuer::default()
+        },
+    )
+    .await;
+    federated_client(
+        &app,
+        "svc-c2",
+        vec![identity("c2", "system:serviceaccount:payments:api")],
+    )
+    .await;
+    let token = kubernetes_token(&key, &down.url, &app.issuer, "api", unix_now(), 600);
+    assert_eq!(token_status(&app, &token).await, 401, "discovery down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuers_through_the_cli_and_the_admin_api() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let added = app.cli_json(&[
+        "issuer",
+        "add",
+        "prod",
+        "--issuer",
+        "https://oidc.eks.example.com/id/ABC",
+        "--max-token-age",
+        "30m",
+    ]);
+    assert_eq!(added["key_source"], "discovery");
+    assert_eq!(added["max_token_age"], 1800);
+    let listed = app.cli_json(&["issuer", "list"]);
+    assert_eq!(listed[0]["name"], "prod");
+    let refused = app.cli(
+        &["issuer", "add", "prod", "--issuer", "https://other.example"],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(1), "a taken name");
+    let refused = app.cli(
+        &["issuer", "add", "mesh", "--issuer", "spiffe://example.org"],
+        None,
+    );
+    assert_eq!(refused.status.code(), Some(2), "SPIFFE needs keys");
+    let created = app.cli_json(&[
+        "client",
+        "create",
+        "svc:eks",
+        "--scope",
+        "a",
+        "--federated",
+        "prod=system:serviceaccount:payments:api",
+    ]);
+    assert_eq!(created["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(
+        created["federated_identities"][0]["subject"],
+        "system:serviceaccount:payments:api"
+    );
+    let taken = app.cli(
+        &[
+            "client",
+            "create",
+            "svc:eks2",
+            "--federated",
+            "prod=system:serviceaccount:payments:api",
+        ],
+        None,
+    );
+    assert_eq!(
+        taken.status.code(),
+        Some(2),
+        "an identity belongs to one client"
+    );
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("svc:eks"));
+    let unknown = app.cli(
+        &["client", "create", "svc:x", "--federated", "nope=x"],
+        None,
+    );
+    assert_eq!(unknown.status.code(), Some(2), "an unknown issuer");
+
+    let (admin_id, admin_secret) = app
+        .create_client(NewClient {
+            client_id: "deployer".into(),
+            scopes: vec!["tokenmint:admin".into()],
+            ..NewClient::default()
+        })
+        .await;
+    let token = app.token_for(&admin_id, &admin_secret).await;
+    let admin = app.admin(Some(&token));
+    let response = admin
+        .send(reqwest::Method::GET, "/admin/issuers/prod", None)
+        .await;
+    assert_eq!(
+        json(response).await["issuer"],
+        "https://oidc.eks.example.com/id/ABC"
+    );
+    let key = TestKey::eddsa();
+    let response = admin
+        .send(
+            reqwest::Method::POST,
+            "/admin/issuers",
+            Some(json!({
+                "name": "mesh", "issuer": "spiffe://example.org", "jwks": key.jwks("b1")
+            })),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let response = admin
+        .send(
+            reqwest::Method::POST,
+            "/admin/issuers",
+            Some(json!({"name": "bad name", "issuer": "https://x.example"})),
+        )
+        .await;
+    assert_eq!(response.status(), 400);
+    let response = admin
+        .send(reqwest::Method::DELETE, "/admin/issuers/mesh", None)
+        .await;
+    assert_eq!(response.status(), 204);
+    let response = admin
+        .send(reqwest::Method::GET, "/admin/issuers/mesh", None)
+        .await;
+    assert_eq!(response.status(), 404);
+    let removed = app.cli(&["issuer", "remove", "mesh"], None);
+    assert_eq!(removed.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&removed.stderr).contains("no such issuer 'mesh'"));
+}
