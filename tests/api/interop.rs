@@ -1,6 +1,7 @@
 //! Stock client libraries (Python's authlib and PyJWT) against the server.
 //!
-//! Runs `tests/interop/client_credentials.py` with the Python named by
+//! Runs `tests/interop/client_credentials.py` (secrets) and
+//! `tests/interop/private_key_jwt.py` (client assertions) with the Python named by
 //! `TOKENMINT_PYTHON` (default `python3`). Without authlib and PyJWT there it
 //! prints a notice and skips, unless `TOKENMINT_REQUIRE_INTEROP=1`, which
 //! `.ci/run` sets after installing them.
@@ -8,6 +9,7 @@
 use std::process::Command;
 
 use crate::helpers::{Backend, TestApp};
+use crate::jose::TestKey;
 
 fn python() -> Option<String> {
     let python = std::env::var("TOKENMINT_PYTHON").unwrap_or_else(|_| "python3".to_owned());
@@ -61,6 +63,46 @@ async fn authlib_and_pyjwt_work_unmodified() {
             stdout.matches("verified through the JWKS").count(),
             2,
             "{alg}: both methods: {stdout}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authlib_private_key_jwt_works_unmodified() {
+    let Some(python) = python() else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let dir = crate::helpers::TempDir::new();
+    for key in [TestKey::rs256(), TestKey::es256(), TestKey::eddsa()] {
+        let alg = key.alg();
+        let id = app
+            .create_key_client(tokenmint::admin::NewClient {
+                client_id: format!("svc:{}", alg.to_lowercase()),
+                scopes: vec!["a".into()],
+                jwks: Some(key.jwks(&format!("{alg}-key"))),
+                ..Default::default()
+            })
+            .await;
+        let pem = dir.path().join(format!("{alg}.pem"));
+        std::fs::write(&pem, key.pkcs8_pem()).unwrap();
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/private_key_jwt.py"
+        );
+        let (python, issuer) = (python.clone(), app.issuer.clone());
+        let output = tokio::task::spawn_blocking(move || {
+            Command::new(&python)
+                .arg(script)
+                .args([issuer.as_str(), id.as_str(), pem.to_str().unwrap(), alg])
+                .output()
+        })
+        .await
+        .unwrap()
+        .expect("python runs");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("replay refused"),
+            "{alg}: interop script failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
         );
     }
 }

@@ -82,6 +82,29 @@ impl TestKey {
         }
     }
 
+    /// The private key as PKCS#8 PEM, for other libraries (the interop test).
+    pub fn pkcs8_pem(&self) -> String {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        let der = match self {
+            Self::Es256(k) => k.to_pkcs8v1().unwrap().as_ref().to_vec(),
+            Self::EdDsa(k) => k.to_pkcs8v1().unwrap().as_ref().to_vec(),
+            Self::Rs256(k) | Self::Ps256(k) => {
+                let der: Pkcs8V1Der<'static> = k.as_der().unwrap();
+                der.as_ref().to_vec()
+            }
+        };
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n",
+            lines.join("\n")
+        )
+    }
+
     /// A JWK set holding this key as `kid`.
     pub fn jwks(&self, kid: &str) -> Value {
         json!({ "keys": [self.jwk(kid)] })
