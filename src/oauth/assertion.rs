@@ -271,6 +271,9 @@ impl AssertionAuthenticator {
         // A client's own assertion names itself as issuer and subject; a
         // platform token names the platform and the workload.
         let own = claims.iss.is_some() && claims.iss == claims.sub;
+        if own && assertion.client_id.is_none() {
+            record_client_id(claims.sub.as_deref().unwrap_or_default());
+        }
         let client = if own {
             self.check_own(&jws, &claims, now).await?
         } else {
@@ -391,6 +394,7 @@ impl AssertionAuthenticator {
             ))
             .into());
         };
+        record_client_id(&client_id);
         let client = self.client(&client_id).await?;
         client
             .filter(|c| {
@@ -423,6 +427,15 @@ impl AssertionAuthenticator {
             .await
             .map_err(|e| unavailable(e).into())
     }
+}
+
+/// Names the client in the request's log lines (the `client_id` field of
+/// the token span), escaped and bounded: it is caller input until verified.
+fn record_client_id(client_id: &str) {
+    tracing::Span::current().record(
+        "client_id",
+        tracing::field::debug(crate::domain::log_excerpt(client_id)),
+    );
 }
 
 fn unavailable(e: crate::key_fetch::FetchError) -> Refusal {

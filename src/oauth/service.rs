@@ -52,13 +52,19 @@ impl TokenService {
 
     /// `POST /token` for the client credentials grant (RFC 6749 §4.4.2-3).
     // The client id is caller input: `?` escapes it, so it cannot forge log lines.
-    #[tracing::instrument(skip_all, fields(client_id = ?log_excerpt(request.credentials.claimed_id())))]
+    // An assertion's client is known only once it is read: the field is
+    // then filled in by the assertion check (`oauth::assertion`).
+    #[tracing::instrument(skip_all, fields(client_id = tracing::field::Empty))]
     pub async fn issue(
         &self,
         request: TokenRequest,
         address: Option<IpAddr>,
         now: i64,
     ) -> Result<TokenResponse, OAuthError> {
+        let claimed = request.credentials.claimed_id();
+        if !claimed.is_empty() {
+            tracing::Span::current().record("client_id", tracing::field::debug(log_excerpt(claimed)));
+        }
         let client = self
             .auth
             .authenticate(&request.credentials, address, now)
