@@ -1,7 +1,9 @@
 -- wrk script for tokenmint's benchmark (see bench/README.md).
 --   wrk ... -s load.lua URL            GET the URL (the /healthz baseline)
---   wrk ... -s load.lua URL -- FILE    POST /token, cycling over the
---                                      Authorization headers in FILE
+--   wrk ... -s load.lua URL -- FILE    POST /token, cycling over the lines
+--                                      of FILE: an Authorization header, or
+--                                      "body:" and a whole form body (client
+--                                      assertions, one line per request)
 -- It ends with one machine-readable line: "RESULT requests seconds
 -- non2xx socket_errors p50_us p99_us max_us".
 
@@ -21,8 +23,14 @@ function request()
     return wrk.format("GET")
   end
   n = n + 1
+  local line = headers[(n % #headers) + 1]
+  if line:sub(1, 5) == "body:" then
+    return wrk.format("POST", "/token", {
+      ["Content-Type"] = "application/x-www-form-urlencoded",
+    }, line:sub(6))
+  end
   return wrk.format("POST", "/token", {
-    ["Authorization"] = headers[(n % #headers) + 1],
+    ["Authorization"] = line,
     ["Content-Type"] = "application/x-www-form-urlencoded",
   }, "grant_type=client_credentials")
 end

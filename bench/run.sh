@@ -25,6 +25,11 @@ REPORT=bench/REPORT.md
 # sink on 127.0.0.1 that accepts and drops them) beside the plain warm one.
 TRACING=${TRACING:-}
 [ -z "$TRACING" ] || REPORT="bench/REPORT-tracing.md"
+# ASSERTIONS=1 measures clients without secrets beside the warm-secret one:
+# private_key_jwt with EdDSA and ES256 keys (a fresh assertion, so a jti
+# write, per request) and federated Kubernetes-shaped tokens (repeated).
+ASSERTIONS=${ASSERTIONS:-}
+[ -z "$ASSERTIONS" ] || REPORT="bench/REPORT-assertions.md"
 OTLP_PORT=${OTLP_PORT:-18318}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -96,6 +101,10 @@ bench_store() { # name env...
   start_server "$@"; load "$work/r"; record "$name" baseline "$work/r" "$(stop_server)"
   start_server "$@"; warm_up "$work/warm.txt"; load "$work/r" "$work/warm.txt"
   record "$name" warm "$work/r" "$(stop_server)"
+  if [ -n "$ASSERTIONS" ]; then
+    bench_assertions "$name" "$@"
+    return
+  fi
   if [ -n "$TRACING" ]; then
     start_server "$@" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT"
     warm_up "$work/warm.txt"; load "$work/r" "$work/warm.txt"
@@ -111,6 +120,31 @@ bench_store() { # name env...
   wait "$attacker"
   record "$name" attack "$work/r" "$(stop_server)"
   record "$name" attacker "$work/attacker" "-"
+}
+
+bench_assertions() { # name env...
+  local name=$1; shift
+  local issuer="http://127.0.0.1:$PORT" count=$((DURATION * 40000))
+  python3 bench/assertions.py keys "$work"
+  for alg in EdDSA ES256; do
+    local lower=${alg,,}
+    for i in $(seq 1 8); do
+      env "$@" "$BIN" client create "bench-$lower-$i" --scope "orders:read" \
+        --jwks-file "$work/$lower.jwks.json" >/dev/null
+    done
+    python3 bench/assertions.py own "$work" "$alg" 8 "$count" "$issuer" > "$work/own.txt"
+    start_server "$@"; load "$work/r" "$work/own.txt"
+    record "$name" "pkjwt-$lower" "$work/r" "$(stop_server)"
+  done
+  env "$@" "$BIN" issuer add cluster --issuer https://k8s.bench.example \
+    --jwks-file "$work/cluster.jwks.json" >/dev/null
+  for i in $(seq 1 8); do
+    env "$@" "$BIN" client create "bench-sa-$i" --scope "orders:read" \
+      --federated "cluster=system:serviceaccount:bench:sa-$i" >/dev/null
+  done
+  python3 bench/assertions.py federated "$work" 8 "$issuer" https://k8s.bench.example > "$work/fed.txt"
+  start_server "$@"; load "$work/r" "$work/fed.txt"
+  record "$name" federated "$work/r" "$(stop_server)"
 }
 
 export TOKENMINT_DATA_DIR="$work/data" TOKENMINT_SIGNING_ALG="$SIGNING_ALG"

@@ -63,7 +63,8 @@ impl TokenService {
     ) -> Result<TokenResponse, OAuthError> {
         let claimed = request.credentials.claimed_id();
         if !claimed.is_empty() {
-            tracing::Span::current().record("client_id", tracing::field::debug(log_excerpt(claimed)));
+            tracing::Span::current()
+                .record("client_id", tracing::field::debug(log_excerpt(claimed)));
         }
         let client = self
             .auth
