@@ -266,6 +266,9 @@ pub enum AdminError {
     NoSuchIssuer,
     #[error("an issuer with this name or issuer URL already exists")]
     IssuerExists,
+    /// A federated identity already authenticates another client.
+    #[error("{0}")]
+    IdentityTaken(String),
     #[error(transparent)]
     Fault(#[from] Fault),
 }
@@ -595,14 +598,10 @@ impl<'a> ClientAdmin<'a> {
                 .await?
                 .filter(|owner| owner != client_id)
             {
-                return Err(FieldError::new(
-                    "federated_identities",
-                    format!(
-                        "{}={} already authenticates client '{owner}'",
-                        identity.issuer, identity.subject
-                    ),
-                )
-                .into());
+                return Err(AdminError::IdentityTaken(format!(
+                    "{}={} already authenticates client '{owner}'",
+                    identity.issuer, identity.subject
+                )));
             }
         }
         Ok(())

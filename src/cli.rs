@@ -80,6 +80,7 @@ pub enum IssuerCommand {
         /// The `iss` of its tokens: an https URL, or spiffe://TRUST_DOMAIN.
         #[arg(long, value_name = "URL")]
         issuer: String,
+        /// Where its JWK set is (instead of OIDC discovery).
         #[arg(long, value_name = "URL", conflicts_with = "jwks_file")]
         jwks_uri: Option<String>,
         /// A JWK set file (air-gapped clusters, SPIFFE bundles).

@@ -54,7 +54,12 @@ struct Entry {
     discovered: Option<String>,
     fetched_at: Option<Instant>,
     fresh_for: Duration,
+    /// When the last attempt ended: the retry interval counts from there,
+    /// so that a fetch that timed out is not started again by each caller
+    /// that waited for it.
     attempted_at: Option<Instant>,
+    /// Why the last attempt failed, for the callers it failed.
+    last_error: Option<String>,
     /// The last refetch for an unknown `kid`, apart from the fetches that
     /// freshness asks for: a client that rotates right after a fetch is not
     /// made to wait a minute.
@@ -73,6 +78,14 @@ impl Entry {
 
     fn may_attempt(&self, interval: Duration) -> bool {
         self.attempted_at.is_none_or(|at| at.elapsed() >= interval)
+    }
+
+    fn failure(&self, url: &str) -> FetchError {
+        FetchError(
+            self.last_error
+                .clone()
+                .unwrap_or_else(|| format!("nothing could be fetched from {url} yet")),
+        )
     }
 
     fn may_refetch_for_kid(&self) -> bool {
@@ -135,55 +148,65 @@ impl KeyFetcher {
             entry.may_attempt(RETRY_INTERVAL)
         };
         if wanted {
+            let fetched = self.fetch(url).await.and_then(|(body, ttl)| {
+                KeySet::parse(&body)
+                    .map(|set| (set, ttl))
+                    .map_err(|e| FetchError(format!("the key set at {url} is invalid: {e}")))
+            });
             entry.attempted_at = Some(Instant::now());
-            match self.fetch(url).await {
-                Ok((body, ttl)) => {
-                    let set = KeySet::parse(&body)
-                        .map_err(|e| FetchError(format!("the key set at {url} is invalid: {e}")));
-                    match set {
-                        Ok(set) => {
-                            entry.set = Some(Arc::new(set));
-                            entry.fetched_at = Some(Instant::now());
-                            entry.fresh_for = ttl;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "could not use a fetched key set"),
-                    }
+            match fetched {
+                Ok((set, ttl)) => {
+                    entry.set = Some(Arc::new(set));
+                    entry.fetched_at = Some(Instant::now());
+                    entry.fresh_for = ttl;
+                    entry.last_error = None;
                 }
-                Err(e) => tracing::warn!(error = %e, "could not fetch a key set"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not fetch a key set");
+                    entry.last_error = Some(e.0);
+                }
             }
         }
         match &entry.set {
             Some(set) if entry.usable_stale() => Ok(set.clone()),
-            _ => Err(FetchError(format!(
-                "no key set could be fetched from {url}"
-            ))),
+            _ => Err(entry.failure(url)),
         }
     }
 
     /// The `jwks_uri` an OIDC issuer publishes in its discovery document
     /// (OpenID Connect Discovery 1.0 §4), which must name the same issuer.
     pub async fn discover(&self, issuer: &str) -> Result<String, FetchError> {
-        let url = format!("{issuer}/.well-known/openid-configuration");
+        // OpenID Connect Discovery §4: the path is appended to the issuer,
+        // whose own trailing slash does not double.
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
         let entry = self.entry(&url);
         let mut entry = entry.lock().await;
         if !entry.is_fresh() && entry.may_attempt(RETRY_INTERVAL) {
-            entry.attempted_at = Some(Instant::now());
-            match self.fetch(&url).await.and_then(|(body, ttl)| {
+            let fetched = self.fetch(&url).await.and_then(|(body, ttl)| {
                 jwks_uri_of(&body, issuer)
                     .map(|uri| (uri, ttl))
                     .map_err(|e| FetchError(format!("the discovery document at {url}: {e}")))
-            }) {
+            });
+            entry.attempted_at = Some(Instant::now());
+            match fetched {
                 Ok((uri, ttl)) => {
                     entry.discovered = Some(uri);
                     entry.fetched_at = Some(Instant::now());
                     entry.fresh_for = ttl;
+                    entry.last_error = None;
                 }
-                Err(e) => tracing::warn!(error = %e, "could not discover an issuer's keys"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not discover an issuer's keys");
+                    entry.last_error = Some(e.0);
+                }
             }
         }
         match &entry.discovered {
             Some(uri) if entry.usable_stale() => Ok(uri.clone()),
-            _ => Err(FetchError(format!("no discovery document at {url}"))),
+            _ => Err(entry.failure(&url)),
         }
     }
 
@@ -250,7 +273,7 @@ fn jwks_uri_of(document: &[u8], issuer: &str) -> Result<String, String> {
     let doc: Discovery = serde_json::from_slice(document)
         .map_err(|_| "not JSON with issuer and jwks_uri".to_owned())?;
     // OpenID Connect Discovery 1.0 §4.3: the issuer MUST be identical.
-    if doc.issuer.trim_end_matches('/') != issuer {
+    if doc.issuer != issuer {
         return Err(format!("it names another issuer ({:?})", doc.issuer));
     }
     Ok(doc.jwks_uri)
@@ -273,11 +296,12 @@ mod tests {
 
     #[test]
     fn discovery_must_name_the_same_issuer() {
-        let doc = br#"{"issuer":"https://a.example/","jwks_uri":"https://a.example/keys"}"#;
+        let doc = br#"{"issuer":"https://a.example","jwks_uri":"https://a.example/keys"}"#;
         assert_eq!(
             jwks_uri_of(doc, "https://a.example").unwrap(),
             "https://a.example/keys"
         );
         assert!(jwks_uri_of(doc, "https://b.example").is_err());
+        assert!(jwks_uri_of(doc, "https://a.example/").is_err(), "exactly");
     }
 }

@@ -95,7 +95,8 @@ impl<'a> IssuerAdmin<'a> {
         };
         let issuer = TrustedIssuer {
             name: new.name,
-            issuer: new.issuer.trim_end_matches('/').to_owned(),
+            // Kept exactly: tokens' `iss` is compared exactly.
+            issuer: new.issuer,
             keys,
             audience: new.audience,
             max_token_age: new.max_token_age.unwrap_or(DEFAULT_MAX_TOKEN_AGE),
@@ -123,9 +124,21 @@ impl<'a> IssuerAdmin<'a> {
             .ok_or(AdminError::NoSuchIssuer)
     }
 
+    /// Stops trusting the issuer, then takes its identities off every
+    /// client that lists them: a later issuer of the same name (another
+    /// platform, another key) must not inherit them. A client left with no
+    /// key and no identity cannot authenticate until it is given one.
     pub async fn remove(&self, name: &str) -> Result<(), AdminError> {
         if !self.store.delete_issuer(name).await? {
             return Err(AdminError::NoSuchIssuer);
+        }
+        for mut client in self.store.list_clients().await? {
+            let before = client.federated.len();
+            client.federated.retain(|f| f.issuer != name);
+            if client.federated.len() != before {
+                self.store.update_client(&client).await?;
+                tracing::info!(client_id = %client.client_id, issuer = name, "removed the issuer's identities from a client");
+            }
         }
         tracing::info!(name, "removed trusted issuer");
         Ok(())

@@ -163,6 +163,15 @@ impl KeySet {
             .enumerate()
             .map(|(i, jwk)| parse_key(jwk).map_err(|e| JwksError(format!("key {i}: {e}"))))
             .collect::<Result<Vec<_>, _>>()?;
+        // A kid names one key (RFC 7517 §4.5): with two, which one an
+        // assertion meant would depend on the order.
+        for (i, key) in keys.iter().enumerate() {
+            if let Some(kid) = &key.kid
+                && keys[..i].iter().any(|k| k.kid.as_ref() == Some(kid))
+            {
+                return Err(JwksError(format!("key {i}: the kid {kid:?} is used twice")));
+            }
+        }
         Ok(Self { keys })
     }
 
@@ -258,8 +267,16 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
             let e = bytes("e")?;
             // Leading zero octets do not count towards the modulus size.
             let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
-            if bits < 2048 {
-                return Err("an RSA modulus must be at least 2048 bits".to_owned());
+            if !(2048..=8192).contains(&bits) {
+                return Err("an RSA modulus must be 2048 to 8192 bits".to_owned());
+            }
+            // e = 1 or 3 invites forgeries and broken padding checks; every
+            // real key uses 65537 (RFC 8017 allows more, nobody does).
+            let e_value = e.iter().skip_while(|b| **b == 0).try_fold(0u64, |acc, b| {
+                acc.checked_mul(256).map(|a| a + u64::from(*b))
+            });
+            if !e_value.is_some_and(|e| e >= 65_537 && e % 2 == 1 && e < 1 << 32) {
+                return Err("an RSA public exponent must be odd, at least 65537".to_owned());
             }
             (Family::Rsa, Verifier::Rsa(RsaPublicKeyComponents { n, e }))
         }
@@ -286,6 +303,9 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
             if x.len() != signature::ED25519_PUBLIC_KEY_LEN {
                 return Err("an Ed25519 key's x is 32 bytes".to_owned());
             }
+            if has_small_order_or_is_noncanonical(&x) {
+                return Err("the Ed25519 key is a small-order or non-canonical point".to_owned());
+            }
             (Family::Ed25519, Verifier::Raw(x))
         }
         "oct" => return Err("symmetric keys are not accepted".to_owned()),
@@ -307,6 +327,46 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
         family,
         verifier,
     })
+}
+
+/// The `y` coordinates (little-endian, the sign bit of `x` cleared) of the
+/// Ed25519 points whose order divides 8: 0 (order 4), 1 (the identity),
+/// the two `y`s of the four points of order 8, and p − 1 (order 2) — the
+/// blocklist libsodium checks. Against such a key, a "signature" with
+/// `R` = identity and `s` = 0 verifies for any message (RFC 8032 §5.1.7
+/// verification is cofactorless and does not exclude them).
+const ED25519_SMALL_ORDER_Y: [[u8; 32]; 5] = [
+    [0; 32],
+    [
+        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0,
+    ],
+    [
+        0x26, 0xe8, 0x95, 0x8f, 0xc2, 0xb2, 0x27, 0xb0, 0x45, 0xc3, 0xf4, 0x89, 0xf2, 0xef, 0x98,
+        0xf0, 0xd5, 0xdf, 0xac, 0x05, 0xd3, 0xc6, 0x33, 0x39, 0xb1, 0x38, 0x02, 0x88, 0x6d, 0x53,
+        0xfc, 0x05,
+    ],
+    [
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67,
+        0x0f, 0x2a, 0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac,
+        0x03, 0x7a,
+    ],
+    [
+        0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0x7f,
+    ],
+];
+
+/// A small-order point, or a `y` of p or more (a second spelling of a
+/// smaller `y`: p and p + 1 are small-order points again).
+fn has_small_order_or_is_noncanonical(encoded: &[u8]) -> bool {
+    let mut y = [0u8; 32];
+    y.copy_from_slice(encoded);
+    y[31] &= 0x7f;
+    // p = 2^255 - 19, little-endian: ed ff … ff 7f.
+    let at_least_p = y[0] >= 0xed && y[1..31].iter().all(|b| *b == 0xff) && y[31] == 0x7f;
+    at_least_p || ED25519_SMALL_ORDER_Y.contains(&y)
 }
 
 /// Whether an uncompressed point lies on P-256. A signature check cannot
@@ -473,6 +533,46 @@ mod tests {
         assert!(KeySet::parse(off_curve.as_bytes()).is_err());
         let mismatched = jwk.replace("\"kty\"", "\"alg\":\"RS256\",\"kty\"");
         assert!(KeySet::parse(format!(r#"{{"keys":[{mismatched}]}}"#).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn small_order_ed25519_keys_are_refused_and_cannot_be_forged_against() {
+        let identity = b64(&{
+            let mut y = [0u8; 32];
+            y[0] = 1;
+            y
+        });
+        let jwks = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{identity}"}}]}}"#);
+        assert!(KeySet::parse(jwks.as_bytes()).is_err());
+        for y in ED25519_SMALL_ORDER_Y {
+            let mut negated = y;
+            negated[31] |= 0x80;
+            assert!(has_small_order_or_is_noncanonical(&y));
+            assert!(has_small_order_or_is_noncanonical(&negated));
+        }
+        let mut p_plus_1 = [0xffu8; 32];
+        p_plus_1[0] = 0xee;
+        p_plus_1[31] = 0x7f;
+        assert!(has_small_order_or_is_noncanonical(&p_plus_1));
+    }
+
+    #[test]
+    fn rsa_exponents_and_sizes_are_bounded() {
+        let n = b64(&[0xc1; 256]);
+        let rsa = |n: &str, e: &str| {
+            KeySet::parse(format!(r#"{{"keys":[{{"kty":"RSA","n":"{n}","e":"{e}"}}]}}"#).as_bytes())
+        };
+        assert!(rsa(&n, "AQAB").is_ok(), "65537");
+        assert!(rsa(&n, "AQ").is_err(), "e = 1");
+        assert!(rsa(&n, "Aw").is_err(), "e = 3");
+        assert!(rsa(&b64(&[0xc1; 1100]), "AQAB").is_err(), "over 8192 bits");
+    }
+
+    #[test]
+    fn a_kid_names_one_key() {
+        let (_, jwk) = p256();
+        let twice = format!(r#"{{"keys":[{jwk},{jwk}]}}"#);
+        assert!(KeySet::parse(twice.as_bytes()).is_err());
     }
 
     #[test]

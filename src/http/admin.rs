@@ -87,6 +87,8 @@ pub enum ApiError {
     Conflict,
     NoSuchIssuer,
     IssuerExists,
+    /// 409 naming the client that holds the identity.
+    IdentityTaken(String),
     /// 400 naming the field.
     Invalid {
         field: &'static str,
@@ -153,6 +155,10 @@ impl IntoResponse for ApiError {
                 "conflict",
                 "an issuer with this name or issuer URL already exists".to_owned(),
             ),
+            Self::IdentityTaken(reason) => {
+                field = Some("federated_identities");
+                (StatusCode::CONFLICT, "conflict", reason)
+            }
             Self::Conflict => (
                 StatusCode::CONFLICT,
                 "conflict",
@@ -200,6 +206,7 @@ impl From<AdminError> for ApiError {
             AdminError::Conflict => Self::Conflict,
             AdminError::NoSuchIssuer => Self::NoSuchIssuer,
             AdminError::IssuerExists => Self::IssuerExists,
+            AdminError::IdentityTaken(reason) => Self::IdentityTaken(reason),
             AdminError::Fault(fault) => Self::Fault(fault),
         }
     }

@@ -103,7 +103,7 @@ pub fn check_client_assertion(
     let exp = check_times(claims, now)?;
     // §3 item 4 lets the server bound how far ahead exp may be; the
     // single-use jti covers the rest.
-    if exp > now + max_age + CLOCK_SKEW {
+    if exp > now.saturating_add(max_age).saturating_add(CLOCK_SKEW) {
         return Err("exp is further ahead than the maximum assertion age");
     }
     // §3 item 7: a jti, which the server may use once.
@@ -132,10 +132,10 @@ pub fn check_platform_token<'c>(
     // A token older, or made to live longer, than the issuer's cap is
     // refused: a long-lived platform token is a standing credential.
     let born = claims.iat.map_or(now, |d| d.0);
-    if now - born > max_age + CLOCK_SKEW {
+    if now.saturating_sub(born) > max_age + CLOCK_SKEW {
         return Err("the token is older than the issuer's maximum token age");
     }
-    if exp - born > max_age + CLOCK_SKEW {
+    if exp.saturating_sub(born) > max_age + CLOCK_SKEW {
         return Err("the token lives longer than the issuer's maximum token age");
     }
     match claims.sub.as_deref() {
@@ -147,13 +147,22 @@ pub fn check_platform_token<'c>(
 /// `exp` (required), `nbf` and `iat` against now, with the clock skew.
 fn check_times(claims: &JwtClaims, now: i64) -> Result<i64, &'static str> {
     let exp = claims.exp.ok_or("exp is required")?.0;
-    if exp + CLOCK_SKEW <= now {
+    if [claims.exp, claims.nbf, claims.iat]
+        .iter()
+        .flatten()
+        .any(|date| date.0 < 0)
+    {
+        return Err("a date before 1970");
+    }
+    // Saturating: the numbers are the caller's, i64::MAX included.
+    if exp.saturating_add(CLOCK_SKEW) <= now {
         return Err("the token has expired");
     }
-    if claims.nbf.is_some_and(|nbf| nbf.0 > now + CLOCK_SKEW) {
+    let ahead = now.saturating_add(CLOCK_SKEW);
+    if claims.nbf.is_some_and(|nbf| nbf.0 > ahead) {
         return Err("the token is not valid yet (nbf)");
     }
-    if claims.iat.is_some_and(|iat| iat.0 > now + CLOCK_SKEW) {
+    if claims.iat.is_some_and(|iat| iat.0 > ahead) {
         return Err("the token was issued in the future (iat)");
     }
     Ok(exp)
@@ -164,7 +173,9 @@ fn check_times(claims: &JwtClaims, now: i64) -> Result<i64, &'static str> {
 /// `spiffe://example.org`).
 pub fn effective_issuer(claims: &JwtClaims) -> Option<String> {
     if let Some(iss) = &claims.iss {
-        return Some(iss.trim_end_matches('/').to_owned());
+        // Exact, as OpenID Connect Core §3.1.3.7 compares it: no trailing
+        // slash or case folding.
+        return Some(iss.clone());
     }
     let rest = claims.sub.as_deref()?.strip_prefix("spiffe://")?;
     let domain = rest.split('/').next().filter(|d| !d.is_empty())?;
@@ -334,7 +345,11 @@ impl AssertionAuthenticator {
         .map_err(Refusal::bad)?;
         if !self
             .store
-            .use_assertion(&client.client_id, &spend.jti, spend.exp + CLOCK_SKEW)
+            .use_assertion(
+                &client.client_id,
+                &spend.jti,
+                spend.exp.saturating_add(CLOCK_SKEW),
+            )
             .await?
         {
             return Err(Refusal::bad("the jti was used before (a replay)").into());
@@ -477,6 +492,15 @@ mod tests {
         assert!(check(&own("").replace(r#""sub":"svc""#, r#""sub":"other""#)).is_err());
         assert!(check(&own("").replace("https://auth.example\"", "https://elsewhere\"")).is_err());
         assert!(check(&own("").replace(r#","jti":"j1""#, "")).is_err());
+        for huge in [
+            "9223372036854775807",
+            "9223372036854775808",
+            "1e300",
+            "-1e300",
+        ] {
+            let json = own("").replace(&(NOW + 300).to_string(), huge);
+            assert!(check(&json).is_err(), "exp {huge}: refused, no overflow");
+        }
         let far = own("").replace(&(NOW + 300).to_string(), &(NOW + 7200).to_string());
         assert!(check(&far).is_err());
         let expired = own("").replace(&(NOW + 300).to_string(), &(NOW - 61).to_string());
@@ -539,7 +563,8 @@ mod tests {
         assert_eq!(effective_issuer(&claims(r#"{"sub":"x"}"#)), None);
         assert_eq!(
             effective_issuer(&claims(r#"{"iss":"https://a/","sub":"x"}"#)).as_deref(),
-            Some("https://a")
+            Some("https://a/"),
+            "compared exactly"
         );
     }
 }

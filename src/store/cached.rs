@@ -116,13 +116,12 @@ impl Store for CachedClients {
         })
     }
 
+    /// Always the store's row: whoever reads through the `Store` trait (the
+    /// admin operations, which read, change and write back a row) must not
+    /// act on a stale copy. Only the authenticator's warm path reads from
+    /// memory, through `get_cached`.
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
-        Box::pin(async move {
-            match self.get_cached(client_id) {
-                Some(client) => Ok(Some(client)),
-                None => self.get_client_fresh(client_id).await,
-            }
-        })
+        Box::pin(self.get_client_fresh(client_id))
     }
 
     fn list_clients(&self) -> StoreFuture<'_, Vec<Client>> {

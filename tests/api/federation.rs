@@ -300,6 +300,46 @@ async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: Tes
         within_a_second(|| async { token_status(&app, &again).await == 401 }).await,
         "a removed issuer's tokens are refused within a second"
     );
+    // ...and takes its identities off the client: a new issuer under the
+    // same name (another platform, another key) inherits nothing.
+    let client = app.store.get_client("acme-deploy").await.unwrap().unwrap();
+    assert!(client.federated.is_empty(), "{:?}", client.federated);
+    let impostor = TestKey::es256();
+    add_issuer(
+        &app,
+        NewIssuer {
+            name: "github".into(),
+            issuer: "https://ci.attacker.example".into(),
+            jwks: Some(impostor.jwks("evil")),
+            audience: Some("https://github.com/acme".into()),
+            ..NewIssuer::default()
+        },
+    )
+    .await;
+    let inherited = impostor.sign(
+        &json!({"alg": "ES256", "kid": "evil"}),
+        &json!({"iss": "https://ci.attacker.example", "sub": subject, "aud": "https://github.com/acme",
+                "iat": now, "exp": now + 300}),
+    );
+    assert_eq!(
+        token_status(&app, &inherited).await,
+        401,
+        "no inherited identity"
+    );
+    // The issuer's iss is compared exactly: a trailing slash is another issuer.
+    let slashed = kubernetes_token(
+        &cluster_key,
+        &format!("{}/", cluster.url),
+        &app.issuer,
+        "api",
+        now,
+        600,
+    );
+    assert_eq!(
+        token_status(&app, &slashed).await,
+        401,
+        "iss with a trailing slash"
+    );
 }
 
 fn decode_claims(jwt: &str) -> Value {
@@ -418,7 +458,7 @@ async fn issuers_through_the_cli_and_the_admin_api() {
     );
     assert_eq!(
         taken.status.code(),
-        Some(2),
+        Some(1),
         "an identity belongs to one client"
     );
     assert!(String::from_utf8_lossy(&taken.stderr).contains("svc:eks"));

@@ -145,6 +145,22 @@ async fn every_refusal_is_invalid_client(app: TestApp) {
     let response = app.with_assertion("/token", "", &[]).await;
     assert_eq!(response.status(), 400, "empty client_assertion");
 
+    // Numbers at the edge of i64 and beyond: refused, not a 500.
+    for huge in [json!(i64::MAX), json!(9.3e18), json!(1e300), json!(-1e300)] {
+        let assertion = signed(json!({"exp": huge}));
+        assert_invalid_client(
+            app.with_assertion("/token", &assertion, &[]).await,
+            "huge exp",
+        )
+        .await;
+        let assertion = signed(json!({"iat": huge, "nbf": huge}));
+        assert_eq!(
+            app.with_assertion("/token", &assertion, &[]).await.status(),
+            401,
+            "huge iat/nbf"
+        );
+    }
+
     // alg none: no signature at all.
     let unsigned = format!(
         "{}.{}.",
@@ -420,6 +436,98 @@ async fn an_unreachable_key_set_is_invalid_client_not_a_hang() {
         metrics.contains("tokenmint_auth_failures_total{reason=\"keys_unavailable\"} 4"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_key_host_is_fetched_once_not_once_per_caller() {
+    let app = TestApp::spawn_with(Backend::Sqlite, &[("TOKENMINT_FETCH_TIMEOUT", "1s")])
+        .await
+        .unwrap();
+    let key = TestKey::es256();
+    let host = KeyHost::start(key.jwks("k1")).await;
+    host.set_mode(Mode::Slow(Duration::from_secs(20)));
+    let id = app
+        .create_key_client(key_client("svc:hang", None, Some(host.jwks_uri())))
+        .await;
+    // Twenty callers at once, then more one after another: no key needed,
+    // the fetch would come before any signature check.
+    let started = Instant::now();
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let body = crate::jose::assertion_form(
+            &TestKey::es256().assertion("k1", &id, &app.issuer, 300),
+            &[("grant_type", "client_credentials")],
+        );
+        let (http, url) = (app.http.clone(), app.url("/token"));
+        callers.spawn(async move {
+            crate::helpers::post_form(&http, &url, &body, None)
+                .await
+                .status()
+        });
+    }
+    while let Some(status) = callers.join_next().await {
+        assert_eq!(status.unwrap(), 401);
+    }
+    for _ in 0..5 {
+        let assertion = key.assertion("k1", &id, &app.issuer, 300);
+        assert_eq!(
+            app.with_assertion("/token", &assertion, &[]).await.status(),
+            401
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}: one timeout, not one per caller",
+        started.elapsed()
+    );
+    assert_eq!(
+        host.jwks_hits(),
+        1,
+        "one fetch; the failure is remembered for the retry interval"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_order_ed25519_key_is_refused_so_nothing_verifies_against_it() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    // The identity point: against it, R = identity and s = 0 "verify" any
+    // message under cofactorless RFC 8032 verification.
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let x = URL_SAFE_NO_PAD.encode(identity);
+    let weak = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "z", "x": x}]});
+    let admin = tokenmint::admin::ClientAdmin::new(app.store.as_ref(), &app.hasher);
+    let refused = admin
+        .create(
+            key_client("svc:weak", Some(weak.clone()), None),
+            None,
+            unix_now(),
+        )
+        .await;
+    assert!(
+        refused.is_err(),
+        "a small-order key is refused at registration"
+    );
+    // Nor can a key host slip one in.
+    let host = KeyHost::start(weak).await;
+    let id = app
+        .create_key_client(key_client("svc:weak-uri", None, Some(host.jwks_uri())))
+        .await;
+    let now = unix_now();
+    let claims = json!({"iss": id, "sub": id, "aud": app.issuer, "exp": now + 60, "jti": "forged"});
+    let input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"EdDSA","kid":"z"}"#),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let mut signature = [0u8; 64];
+    signature[0] = 1;
+    let forged = format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature));
+    assert_invalid_client(
+        app.with_assertion("/token", &forged, &[]).await,
+        "small-order forgery",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
