@@ -10,8 +10,8 @@
 //! refused at registration, not at first use.
 
 use aws_lc_rs::signature::{
-    self, ECDSA_P256_SHA256_FIXED, ED25519, RSA_PKCS1_2048_8192_SHA256, RSA_PSS_2048_8192_SHA256,
-    RsaPublicKeyComponents, UnparsedPublicKey,
+    self, ECDSA_P256_SHA256_FIXED, ED25519, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256,
+    RSA_PSS_2048_8192_SHA256, RsaPublicKeyComponents,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -73,8 +73,8 @@ enum Family {
 #[derive(Clone)]
 enum Verifier {
     Rsa(RsaPublicKeyComponents<Vec<u8>>),
-    /// The uncompressed point (`04 || x || y`) or the Ed25519 key.
-    Raw(Vec<u8>),
+    /// A P-256 or Ed25519 key, parsed (and its point validated) once.
+    Parsed(ParsedPublicKey),
 }
 
 /// One public key of a set.
@@ -100,11 +100,8 @@ impl PublicKey {
             (Verifier::Rsa(key), AssertionAlg::PS256) => {
                 key.verify(&RSA_PSS_2048_8192_SHA256, message, signature)
             }
-            (Verifier::Raw(point), AssertionAlg::ES256) => {
-                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point).verify(message, signature)
-            }
-            (Verifier::Raw(key), AssertionAlg::EdDSA) => {
-                UnparsedPublicKey::new(&ED25519, key).verify(message, signature)
+            (Verifier::Parsed(key), AssertionAlg::ES256 | AssertionAlg::EdDSA) => {
+                key.verify_sig(message, signature)
             }
             _ => return false,
         };
@@ -184,25 +181,27 @@ impl KeySet {
             ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _,
         };
         let rng = aws_lc_rs::rand::SystemRandom::new();
-        let mut keys = Vec::new();
-        if let Ok(pair) = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING) {
-            keys.push(PublicKey {
+        let p256 = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING)
+            .ok()
+            .and_then(|pair| {
+                ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, pair.public_key().as_ref()).ok()
+            })
+            .map(|key| (Family::P256, key));
+        let ed25519 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .ok()
+            .and_then(|doc| Ed25519KeyPair::from_pkcs8(doc.as_ref()).ok())
+            .and_then(|pair| ParsedPublicKey::new(&ED25519, pair.public_key().as_ref()).ok())
+            .map(|key| (Family::Ed25519, key));
+        let keys = [p256, ed25519]
+            .into_iter()
+            .flatten()
+            .map(|(family, key)| PublicKey {
                 kid: None,
                 alg: None,
-                family: Family::P256,
-                verifier: Verifier::Raw(pair.public_key().as_ref().to_vec()),
-            });
-        }
-        if let Ok(pair) = Ed25519KeyPair::generate_pkcs8(&rng).and_then(|doc| {
-            Ed25519KeyPair::from_pkcs8(doc.as_ref()).map_err(|_| aws_lc_rs::error::Unspecified)
-        }) {
-            keys.push(PublicKey {
-                kid: None,
-                alg: None,
-                family: Family::Ed25519,
-                verifier: Verifier::Raw(pair.public_key().as_ref().to_vec()),
-            });
-        }
+                family,
+                verifier: Verifier::Parsed(key),
+            })
+            .collect();
         Self { keys }
     }
 
@@ -289,11 +288,11 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
                 return Err("a P-256 key's x and y are 32 bytes each".to_owned());
             }
             let point: Vec<u8> = [&[4u8][..], &x, &y].concat();
-            // Refuse a point off the curve now rather than fail every request.
-            if !on_curve(&point) {
-                return Err("the EC point is not on P-256".to_owned());
-            }
-            (Family::P256, Verifier::Raw(point))
+            // Parsing validates the point: one off the curve is refused now
+            // rather than failing every request.
+            let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+                .map_err(|_| "the EC point is not on P-256".to_owned())?;
+            (Family::P256, Verifier::Parsed(key))
         }
         "OKP" => {
             if text("crv")? != Some("Ed25519") {
@@ -306,7 +305,9 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
             if has_small_order_or_is_noncanonical(&x) {
                 return Err("the Ed25519 key is a small-order or non-canonical point".to_owned());
             }
-            (Family::Ed25519, Verifier::Raw(x))
+            let key = ParsedPublicKey::new(&ED25519, &x)
+                .map_err(|_| "the Ed25519 key does not parse".to_owned())?;
+            (Family::Ed25519, Verifier::Parsed(key))
         }
         "oct" => return Err("symmetric keys are not accepted".to_owned()),
         other => {
@@ -367,23 +368,6 @@ fn has_small_order_or_is_noncanonical(encoded: &[u8]) -> bool {
     // p = 2^255 - 19, little-endian: ed ff … ff 7f.
     let at_least_p = y[0] >= 0xed && y[1..31].iter().all(|b| *b == 0xff) && y[31] == 0x7f;
     at_least_p || ED25519_SMALL_ORDER_Y.contains(&y)
-}
-
-/// Whether an uncompressed point lies on P-256. A signature check cannot
-/// tell (a bad point and a bad signature fail alike), so the point is used
-/// as an ECDH peer key, which aws-lc-rs validates.
-fn on_curve(point: &[u8]) -> bool {
-    use aws_lc_rs::agreement::{
-        ECDH_P256, EphemeralPrivateKey, UnparsedPublicKey, agree_ephemeral,
-    };
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let Ok(mine) = EphemeralPrivateKey::generate(&ECDH_P256, &rng) else {
-        return false;
-    };
-    agree_ephemeral(mine, UnparsedPublicKey::new(&ECDH_P256, point), (), |_| {
-        Ok(())
-    })
-    .is_ok()
 }
 
 /// A JWS in compact serialisation, split and its header read; nothing is

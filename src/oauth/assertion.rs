@@ -10,7 +10,11 @@
 //! the JWT names no `kid`), and no more than one key fetch per URL at a time
 //! (`key_fetch` bounds its rate and size).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::digest;
 
 use serde::Deserialize;
 
@@ -22,12 +26,22 @@ use crate::domain::client::{AuthMethod, Client, MAX_CLIENT_ID_LEN, validate_clie
 use crate::domain::issuer::{KeySource, TrustedIssuer};
 use crate::key_fetch::KeyFetcher;
 use crate::metrics::{AuthFailure, Metrics};
-use crate::store::{Store, StoreError};
+use crate::store::{AssertionLedger, Store, StoreError, UsedAssertion};
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`.
 pub const CLOCK_SKEW: i64 = 60;
 /// The longest `jti` kept: the store holds each until the assertion expires.
 const MAX_JTI_LEN: usize = 256;
+/// Parsed stored key sets kept: about one per key client and issuer.
+const MAX_PARSED_SETS: usize = 10_000;
+/// How long a platform token's verified signature is remembered. Platform
+/// tokens are presented again and again until they expire (a kubelet
+/// refreshes the file, it does not mint one per request); the minute bounds
+/// how long a key the issuer withdraws keeps vouching for what it signed
+/// here, on top of the key-set cache.
+const VERIFIED_TOKEN_TTL: Duration = Duration::from_secs(60);
+/// Verified platform tokens remembered: a few per workload.
+const MAX_VERIFIED_TOKENS: usize = 10_000;
 
 /// The claims RFC 7523 §3 puts on an assertion, and those platform tokens
 /// carry. Numbers may come as integers or (from some libraries) floats.
@@ -229,11 +243,27 @@ pub struct AssertionAuthenticator {
     clients: Arc<dyn ClientRows>,
     store: Arc<dyn Store>,
     fetcher: Arc<KeyFetcher>,
+    ledger: AssertionLedger,
     settings: AssertionSettings,
     metrics: Arc<Metrics>,
     /// A key no client holds, verified against when there is no client, so
     /// that an unknown client costs what a known one does.
     decoy: KeySet,
+    /// Stored key sets (a client's `jwks`, an issuer's), parsed once: keyed
+    /// by the document itself, so a changed set is simply another entry.
+    parsed: Mutex<HashMap<String, Arc<KeySet>>>,
+    /// Platform tokens whose signature was verified, by SHA-256 of the JWT.
+    verified: Mutex<HashMap<Vec<u8>, VerifiedToken>>,
+}
+
+/// A platform token verified recently (see `remembered`).
+#[derive(Clone)]
+struct VerifiedToken {
+    at: Instant,
+    /// The issuer as it was when the signature was checked: a hit counts
+    /// only while the trusted issuer is still exactly this one.
+    issuer: TrustedIssuer,
+    claims: Arc<JwtClaims>,
 }
 
 impl AssertionAuthenticator {
@@ -246,11 +276,14 @@ impl AssertionAuthenticator {
     ) -> Self {
         Self {
             clients,
+            ledger: AssertionLedger::start(store.clone()),
             store,
             fetcher,
             settings,
             metrics,
             decoy: KeySet::decoy(),
+            parsed: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
         }
     }
 
@@ -276,6 +309,22 @@ impl AssertionAuthenticator {
     }
 
     async fn check(&self, assertion: &ClientAssertion, now: i64) -> Result<Client, Failure> {
+        let client = self.check_signed(assertion, now).await?;
+        if assertion
+            .client_id
+            .as_deref()
+            .is_some_and(|id| id != client.client_id)
+        {
+            return Err(Refusal::bad("client_id does not name the assertion's client").into());
+        }
+        Ok(client)
+    }
+
+    async fn check_signed(&self, assertion: &ClientAssertion, now: i64) -> Result<Client, Failure> {
+        let digest = digest::digest(&digest::SHA256, assertion.jwt.as_bytes());
+        if let Some((issuer, claims)) = self.remembered(digest.as_ref()).await? {
+            return self.accept_platform_token(&issuer, &claims, now).await;
+        }
         let jws = CompactJws::parse(&assertion.jwt).map_err(|e| Refusal::bad(e.0))?;
         let claims: JwtClaims = serde_json::from_slice(&jws.payload)
             .map_err(|_| Refusal::bad("the payload is not a JSON claims set"))?;
@@ -285,18 +334,11 @@ impl AssertionAuthenticator {
         if own && assertion.client_id.is_none() {
             record_client_id(claims.sub.as_deref().unwrap_or_default());
         }
-        let client = if own {
-            self.check_own(&jws, &claims, now).await?
-        } else {
-            self.check_federated(&jws, &claims, now).await?
-        };
-        if assertion
-            .client_id
-            .as_deref()
-            .is_some_and(|id| id != client.client_id)
-        {
-            return Err(Refusal::bad("client_id does not name the assertion's client").into());
+        if own {
+            return self.check_own(&jws, &claims, now).await;
         }
+        let (issuer, client) = self.check_federated(&jws, &claims, now).await?;
+        self.remember(digest.as_ref().to_vec(), &issuer, claims);
         Ok(client)
     }
 
@@ -319,10 +361,7 @@ impl AssertionAuthenticator {
             );
         };
         let keys = match (&client.jwks, &client.jwks_uri) {
-            (Some(jwks), _) => Arc::new(
-                KeySet::parse(jwks.as_bytes())
-                    .map_err(|e| Refusal::bad(format!("the client's stored keys: {e}")))?,
-            ),
+            (Some(jwks), _) => self.stored(jwks)?,
             (None, Some(uri)) => self.fetched(uri, jws.kid.as_deref()).await?,
             (None, None) => unreachable!("filtered above"),
         };
@@ -343,15 +382,15 @@ impl AssertionAuthenticator {
             now,
         )
         .map_err(Refusal::bad)?;
-        if !self
-            .store
-            .use_assertion(
-                &client.client_id,
-                &spend.jti,
-                spend.exp.saturating_add(CLOCK_SKEW),
-            )
-            .await?
-        {
+        let first_use = self
+            .ledger
+            .spend(UsedAssertion {
+                client_id: client.client_id.clone(),
+                jti: spend.jti,
+                expires_at: spend.exp.saturating_add(CLOCK_SKEW),
+            })
+            .await?;
+        if !first_use {
             return Err(Refusal::bad("the jti was used before (a replay)").into());
         }
         Ok(client)
@@ -362,7 +401,7 @@ impl AssertionAuthenticator {
         jws: &CompactJws<'_>,
         claims: &JwtClaims,
         now: i64,
-    ) -> Result<Client, Failure> {
+    ) -> Result<(TrustedIssuer, Client), Failure> {
         // The store in front of the database keeps this list in memory.
         let issuers = self.store.list_issuers().await?;
         let iss = effective_issuer(claims);
@@ -374,10 +413,7 @@ impl AssertionAuthenticator {
             return Err(Refusal::bad("the token's issuer is not a trusted issuer").into());
         };
         let keys = match &issuer.keys {
-            KeySource::Jwks(jwks) => Arc::new(
-                KeySet::parse(jwks.as_bytes())
-                    .map_err(|e| Refusal::bad(format!("the issuer's stored keys: {e}")))?,
-            ),
+            KeySource::Jwks(jwks) => self.stored(jwks)?,
             KeySource::JwksUri(uri) => self.fetched(uri, jws.kid.as_deref()).await?,
             KeySource::Discovery => {
                 let uri = self
@@ -395,6 +431,19 @@ impl AssertionAuthenticator {
             ))
             .into());
         }
+        let client = self.accept_platform_token(issuer, claims, now).await?;
+        Ok((issuer.clone(), client))
+    }
+
+    /// What a platform token with a good signature must still pass, on
+    /// every presentation: its audience and age, and a client that lists
+    /// its subject.
+    async fn accept_platform_token(
+        &self,
+        issuer: &TrustedIssuer,
+        claims: &JwtClaims,
+        now: i64,
+    ) -> Result<Client, Failure> {
         let subject = check_platform_token(claims, issuer, &self.settings.issuer, now)
             .map_err(Refusal::bad)?;
         let Some(client_id) = self
@@ -422,6 +471,48 @@ impl AssertionAuthenticator {
             .ok_or_else(|| Refusal::bad("the subject's client is disabled or changed").into())
     }
 
+    /// A platform token whose signature was verified within
+    /// `VERIFIED_TOKEN_TTL` by an issuer that is still trusted exactly as
+    /// it was (not removed, nor replaced under its name): its claims, so that
+    /// presenting it again costs no signature check. Everything else is
+    /// checked again by `accept_platform_token`.
+    async fn remembered(
+        &self,
+        digest: &[u8],
+    ) -> Result<Option<(TrustedIssuer, Arc<JwtClaims>)>, StoreError> {
+        let hit = {
+            let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            match verified.get(digest) {
+                Some(v) if v.at.elapsed() < VERIFIED_TOKEN_TTL => Some(v.clone()),
+                _ => None,
+            }
+        };
+        let Some(hit) = hit else { return Ok(None) };
+        let issuers = self.store.list_issuers().await?;
+        Ok(issuers
+            .into_iter()
+            .find(|i| *i == hit.issuer)
+            .map(|issuer| (issuer, hit.claims)))
+    }
+
+    fn remember(&self, digest: Vec<u8>, issuer: &TrustedIssuer, claims: JwtClaims) {
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= MAX_VERIFIED_TOKENS {
+            verified.retain(|_, v| v.at.elapsed() < VERIFIED_TOKEN_TTL);
+            if verified.len() >= MAX_VERIFIED_TOKENS {
+                return;
+            }
+        }
+        verified.insert(
+            digest,
+            VerifiedToken {
+                at: Instant::now(),
+                issuer: issuer.clone(),
+                claims: Arc::new(claims),
+            },
+        );
+    }
+
     /// The client's row: from memory when fresh enough, else from the store.
     async fn client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
         if client_id.is_empty()
@@ -434,6 +525,24 @@ impl AssertionAuthenticator {
             Some(client) => Ok(Some(client)),
             None => self.clients.fresh(client_id).await,
         }
+    }
+
+    /// A stored key set, parsed (EC points are validated then, which costs
+    /// more than the signature check) at most once.
+    fn stored(&self, jwks: &str) -> Result<Arc<KeySet>, Refusal> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(set) = parsed.get(jwks) {
+            return Ok(set.clone());
+        }
+        let set = Arc::new(
+            KeySet::parse(jwks.as_bytes())
+                .map_err(|e| Refusal::bad(format!("the stored keys: {e}")))?,
+        );
+        if parsed.len() >= MAX_PARSED_SETS {
+            parsed.clear();
+        }
+        parsed.insert(jwks.to_owned(), set.clone());
+        Ok(set)
     }
 
     async fn fetched(&self, uri: &str, kid: Option<&str>) -> Result<Arc<KeySet>, Failure> {

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Store, StoreError, StoreFuture, StoredKey};
+use super::{Store, StoreError, StoreFuture, StoredKey, UsedAssertion};
 use crate::domain::client::Client;
 use crate::domain::issuer::TrustedIssuer;
 
@@ -36,6 +36,9 @@ pub struct CachedClients {
     /// The trusted issuers, read on every federated authentication; kept
     /// under the same rules as the rows.
     issuers: Mutex<Option<(Instant, Vec<TrustedIssuer>)>>,
+    /// Which client a federated identity authenticates, for the identities
+    /// that do authenticate one (unknown subjects are not remembered).
+    identities: Mutex<HashMap<(String, String), (Instant, String)>>,
 }
 
 impl CachedClients {
@@ -45,6 +48,7 @@ impl CachedClients {
             ttl,
             rows: Mutex::new(HashMap::new()),
             issuers: Mutex::new(None),
+            identities: Mutex::new(HashMap::new()),
         }
     }
 
@@ -80,7 +84,15 @@ impl CachedClients {
         *self.issuers() = None;
     }
 
+    fn identities(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, String), (Instant, String)>> {
+        self.identities.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn forget(&self, client_id: &str) {
+        // A client's identities may have changed with it.
+        self.identities().retain(|_, (_, owner)| owner != client_id);
         self.rows().remove(client_id);
     }
 
@@ -173,13 +185,8 @@ impl Store for CachedClients {
         self.inner.prune_expired(now)
     }
 
-    fn use_assertion<'a>(
-        &'a self,
-        client_id: &'a str,
-        jti: &'a str,
-        expires_at: i64,
-    ) -> StoreFuture<'a, bool> {
-        self.inner.use_assertion(client_id, jti, expires_at)
+    fn use_assertions<'a>(&'a self, batch: &'a [UsedAssertion]) -> StoreFuture<'a, Vec<bool>> {
+        self.inner.use_assertions(batch)
     }
 
     fn find_federated_client<'a>(
@@ -187,7 +194,31 @@ impl Store for CachedClients {
         issuer: &'a str,
         subject: &'a str,
     ) -> StoreFuture<'a, Option<String>> {
-        self.inner.find_federated_client(issuer, subject)
+        Box::pin(async move {
+            let key = (issuer.to_owned(), subject.to_owned());
+            if let Some((at, owner)) = self.identities().get(&key)
+                && at.elapsed() < self.ttl
+            {
+                return Ok(Some(owner.clone()));
+            }
+            let owner = self.inner.find_federated_client(issuer, subject).await?;
+            let mut identities = self.identities();
+            match &owner {
+                Some(owner) => {
+                    if identities.len() >= MAX_ENTRIES {
+                        let ttl = self.ttl;
+                        identities.retain(|_, (at, _)| at.elapsed() < ttl);
+                    }
+                    if identities.len() < MAX_ENTRIES {
+                        identities.insert(key, (Instant::now(), owner.clone()));
+                    }
+                }
+                None => {
+                    identities.remove(&key);
+                }
+            }
+            Ok(owner)
+        })
     }
 
     fn insert_issuer<'a>(&'a self, issuer: &'a TrustedIssuer) -> StoreFuture<'a, ()> {

@@ -19,11 +19,13 @@ use crate::domain::client::Client;
 use crate::domain::issuer::TrustedIssuer;
 use crate::fault::{Cause, Fault};
 
+mod assertion_ledger;
 mod cached;
 mod postgres;
 mod sql;
 mod sqlite;
 
+pub use assertion_ledger::{AssertionLedger, UsedAssertion};
 pub use cached::{CLIENT_CACHE_TTL, CachedClients};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -84,14 +86,11 @@ pub trait Store: Send + Sync + 'static {
     /// expired; returns how many.
     fn prune_expired(&self, now: i64) -> StoreFuture<'_, u64>;
 
-    /// Records a `private_key_jwt` assertion's `jti` until `expires_at`;
-    /// `false` when the client has used it before (a replay).
-    fn use_assertion<'a>(
-        &'a self,
-        client_id: &'a str,
-        jti: &'a str,
-        expires_at: i64,
-    ) -> StoreFuture<'a, bool>;
+    /// Records `private_key_jwt` assertion ids, each until its
+    /// `expires_at`; for each, `false` when its client had used it before
+    /// (a replay). The ids in one call are distinct. Callers go through
+    /// `AssertionLedger`, which batches them.
+    fn use_assertions<'a>(&'a self, batch: &'a [UsedAssertion]) -> StoreFuture<'a, Vec<bool>>;
     /// The client that lists this federated identity, if any.
     fn find_federated_client<'a>(
         &'a self,
@@ -152,6 +151,20 @@ pub enum StoreError {
     /// Anything else from the driver.
     #[error("database error")]
     Database(#[source] Cause),
+}
+
+impl StoreError {
+    /// The same failure again, for each of several callers it failed (the
+    /// causes are not `Clone`; their text is kept).
+    pub fn duplicate(&self) -> Self {
+        match self {
+            Self::Unavailable(cause) => Self::Unavailable(cause.to_string().into()),
+            Self::TimedOut(limit) => Self::TimedOut(*limit),
+            Self::Conflict => Self::Conflict,
+            Self::Corrupt(what) => Self::Corrupt(what.clone()),
+            Self::Database(cause) => Self::Database(cause.to_string().into()),
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {

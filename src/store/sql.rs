@@ -34,8 +34,18 @@ pub const REVOKE_TOKEN: &str = "INSERT INTO revoked_tokens (jti, client_id, expi
 pub const IS_REVOKED: &str = "SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1";
 pub const PRUNE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at <= $1";
 pub const PRUNE_ASSERTIONS: &str = "DELETE FROM used_assertions WHERE expires_at <= $1";
-pub const USE_ASSERTION: &str = "INSERT INTO used_assertions (client_id, jti, expires_at) \
-     VALUES ($1, $2, $3) ON CONFLICT (client_id, jti) DO NOTHING";
+/// One multi-row insert for `n` assertion ids; `RETURNING` names the rows
+/// actually inserted (first uses), on both databases.
+pub fn use_assertions_sql(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| format!("(${}, ${}, ${})", 3 * i + 1, 3 * i + 2, 3 * i + 3))
+        .collect();
+    format!(
+        "INSERT INTO used_assertions (client_id, jti, expires_at) VALUES {} \
+         ON CONFLICT (client_id, jti) DO NOTHING RETURNING client_id, jti",
+        rows.join(", ")
+    )
+}
 pub const INSERT_IDENTITY: &str =
     "INSERT INTO client_identities (issuer, subject, client_id) VALUES ($1, $2, $3)";
 pub const DELETE_IDENTITIES: &str = "DELETE FROM client_identities WHERE client_id = $1";
@@ -542,24 +552,35 @@ macro_rules! impl_sql_store {
                 ))
             }
 
-            fn use_assertion<'a>(
+            fn use_assertions<'a>(
                 &'a self,
-                client_id: &'a str,
-                jti: &'a str,
-                expires_at: i64,
-            ) -> $crate::store::StoreFuture<'a, bool> {
+                batch: &'a [$crate::store::UsedAssertion],
+            ) -> $crate::store::StoreFuture<'a, Vec<bool>> {
                 Box::pin($crate::store::bounded(
                     $backend,
-                    "use_assertion",
+                    "use_assertions",
                     self.timeout,
                     async move {
-                        let done = sqlx::query($crate::store::sql::USE_ASSERTION)
-                            .bind(client_id)
-                            .bind(jti)
-                            .bind(expires_at)
-                            .execute(&self.pool)
-                            .await?;
-                        Ok(done.rows_affected() == 1)
+                        if batch.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        let sql = $crate::store::sql::use_assertions_sql(batch.len());
+                        let mut query = sqlx::query_as::<_, (String, String)>(&sql);
+                        for used in batch {
+                            query = query
+                                .bind(&used.client_id)
+                                .bind(&used.jti)
+                                .bind(used.expires_at);
+                        }
+                        let inserted = query.fetch_all(&self.pool).await?;
+                        let inserted: std::collections::HashSet<(&str, &str)> = inserted
+                            .iter()
+                            .map(|(c, j)| (c.as_str(), j.as_str()))
+                            .collect();
+                        Ok(batch
+                            .iter()
+                            .map(|u| inserted.contains(&(u.client_id.as_str(), u.jti.as_str())))
+                            .collect())
                     },
                 ))
             }

@@ -137,6 +137,19 @@ async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: Tes
         "client_id must name the subject's client"
     );
 
+    // A token presented again skips its signature check, never the rest:
+    // disabling its client refuses it.
+    app.cli_json(&["client", "disable", &id]);
+    assert!(
+        within_a_second(|| async { token_status(&app, &projected).await == 401 }).await,
+        "a remembered token of a disabled client"
+    );
+    app.cli_json(&["client", "enable", &id]);
+    assert!(
+        within_a_second(|| async { token_status(&app, &projected).await == 200 }).await,
+        "enabled again"
+    );
+
     // Another service account of the same cluster is bound to no client.
     let other_sa = kubernetes_token(&cluster_key, &cluster.url, &app.issuer, "batch", now, 600);
     assert_eq!(
