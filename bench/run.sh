@@ -176,7 +176,12 @@ fi
     }'
   done
   echo
-  echo "\`attacker\` is the load of wrong secrets that ran during \`attack\`; its non-2xx answers are"
-  echo "the 401s (and 503s when the argon2 queue was full) it is meant to get."
+  if [ -n "$ASSERTIONS" ]; then
+    echo "\`pkjwt-*\`: private_key_jwt, 8 clients, every request a fresh assertion (a new jti, spent in"
+    echo "the database); \`federated\`: 8 Kubernetes-shaped platform tokens from a trusted issuer, repeated."
+  else
+    echo "\`attacker\` is the load of wrong secrets that ran during \`attack\`; its non-2xx answers are"
+    echo "the 401s (and 503s when the argon2 queue was full) it is meant to get."
+  fi
 } > "$REPORT"
 cat "$REPORT"
