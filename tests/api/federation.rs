@@ -481,14 +481,7 @@ async fn issuers_through_the_cli_and_the_admin_api() {
     );
     assert_eq!(unknown.status.code(), Some(2), "an unknown issuer");
 
-    let (admin_id, admin_secret) = app
-        .create_client(NewClient {
-            client_id: "deployer".into(),
-            scopes: vec!["tokenmint:admin".into()],
-            ..NewClient::default()
-        })
-        .await;
-    let token = app.token_for(&admin_id, &admin_secret).await;
+    let token = app.admin_token().await;
     let admin = app.admin(Some(&token));
     let response = admin
         .send(reqwest::Method::GET, "/admin/issuers/prod", None)

@@ -320,6 +320,18 @@ impl TestApp {
         )
     }
 
+    /// A token of a new client `deployer` holding the admin scope.
+    pub async fn admin_token(&self) -> String {
+        let (id, secret) = self
+            .create_client(NewClient {
+                client_id: "deployer".into(),
+                scopes: vec!["tokenmint:admin".into()],
+                ..NewClient::default()
+            })
+            .await;
+        self.token_for(&id, &secret).await
+    }
+
     /// Creates a client that authenticates without a secret (keys or
     /// federated identities); its id.
     pub async fn create_key_client(&self, new: NewClient) -> String {

@@ -30,6 +30,25 @@ fn python() -> Option<String> {
     None
 }
 
+/// Runs `tests/interop/<script>` with `args`; what it printed, asserting
+/// that it succeeded.
+async fn run_script(python: &str, script: &str, args: Vec<String>, what: &str) -> String {
+    let path = format!("{}/tests/interop/{script}", env!("CARGO_MANIFEST_DIR"));
+    let python = python.to_owned();
+    let output =
+        tokio::task::spawn_blocking(move || Command::new(&python).arg(path).args(args).output())
+            .await
+            .unwrap()
+            .expect("python runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{what}: interop script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlib_and_pyjwt_work_unmodified() {
     let Some(python) = python() else { return };
@@ -38,27 +57,13 @@ async fn authlib_and_pyjwt_work_unmodified() {
             .await
             .unwrap();
         let (id, secret) = app.standard_client().await;
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/client_credentials.py"
-        );
-        let issuer = app.issuer.clone();
-        let python = python.clone();
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new(&python)
-                .arg(script)
-                .args([&issuer, &id, &secret, "https://api.example"])
-                .output()
-        })
-        .await
-        .unwrap()
-        .expect("python runs");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "{alg}: interop script failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let args = vec![
+            app.issuer.clone(),
+            id,
+            secret,
+            "https://api.example".to_owned(),
+        ];
+        let stdout = run_script(&python, "client_credentials.py", args, alg).await;
         assert_eq!(
             stdout.matches("verified through the JWKS").count(),
             2,
@@ -84,25 +89,13 @@ async fn authlib_private_key_jwt_works_unmodified() {
             .await;
         let pem = dir.path().join(format!("{alg}.pem"));
         std::fs::write(&pem, key.pkcs8_pem()).unwrap();
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/interop/private_key_jwt.py"
-        );
-        let (python, issuer) = (python.clone(), app.issuer.clone());
-        let output = tokio::task::spawn_blocking(move || {
-            Command::new(&python)
-                .arg(script)
-                .args([issuer.as_str(), id.as_str(), pem.to_str().unwrap(), alg])
-                .output()
-        })
-        .await
-        .unwrap()
-        .expect("python runs");
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success() && stdout.contains("replay refused"),
-            "{alg}: interop script failed:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let args = vec![
+            app.issuer.clone(),
+            id,
+            pem.display().to_string(),
+            alg.to_owned(),
+        ];
+        let stdout = run_script(&python, "private_key_jwt.py", args, alg).await;
+        assert!(stdout.contains("replay refused"), "{alg}: {stdout}");
     }
 }

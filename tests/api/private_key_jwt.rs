@@ -572,14 +572,7 @@ async fn plain_http_key_sets_need_the_setting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registration_refuses_unsafe_keys_and_shows_no_secret() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let (admin_id, admin_secret) = app
-        .create_client(NewClient {
-            client_id: "deployer".into(),
-            scopes: vec!["tokenmint:admin".into()],
-            ..NewClient::default()
-        })
-        .await;
-    let token = app.token_for(&admin_id, &admin_secret).await;
+    let token = app.admin_token().await;
     let admin = app.admin(Some(&token));
     let key = TestKey::es256();
     let mut private = key.jwk("k1");
