@@ -80,6 +80,23 @@ impl Entry {
         self.attempted_at.is_none_or(|at| at.elapsed() >= interval)
     }
 
+    /// Records an attempt that ended now: how long what it fetched stays
+    /// fresh, or why it failed.
+    fn record(&mut self, outcome: Result<Duration, FetchError>, failed: &'static str) {
+        self.attempted_at = Some(Instant::now());
+        match outcome {
+            Ok(fresh_for) => {
+                self.fetched_at = self.attempted_at;
+                self.fresh_for = fresh_for;
+                self.last_error = None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "{failed}");
+                self.last_error = Some(e.0);
+            }
+        }
+    }
+
     fn failure(&self, url: &str) -> FetchError {
         FetchError(
             self.last_error
@@ -153,19 +170,11 @@ impl KeyFetcher {
                     .map(|set| (set, ttl))
                     .map_err(|e| FetchError(format!("the key set at {url} is invalid: {e}")))
             });
-            entry.attempted_at = Some(Instant::now());
-            match fetched {
-                Ok((set, ttl)) => {
-                    entry.set = Some(Arc::new(set));
-                    entry.fetched_at = Some(Instant::now());
-                    entry.fresh_for = ttl;
-                    entry.last_error = None;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not fetch a key set");
-                    entry.last_error = Some(e.0);
-                }
-            }
+            let outcome = fetched.map(|(set, ttl)| {
+                entry.set = Some(Arc::new(set));
+                ttl
+            });
+            entry.record(outcome, "could not fetch a key set");
         }
         match &entry.set {
             Some(set) if entry.usable_stale() => Ok(set.clone()),
@@ -190,19 +199,11 @@ impl KeyFetcher {
                     .map(|uri| (uri, ttl))
                     .map_err(|e| FetchError(format!("the discovery document at {url}: {e}")))
             });
-            entry.attempted_at = Some(Instant::now());
-            match fetched {
-                Ok((uri, ttl)) => {
-                    entry.discovered = Some(uri);
-                    entry.fetched_at = Some(Instant::now());
-                    entry.fresh_for = ttl;
-                    entry.last_error = None;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not discover an issuer's keys");
-                    entry.last_error = Some(e.0);
-                }
-            }
+            let outcome = fetched.map(|(uri, ttl)| {
+                entry.discovered = Some(uri);
+                ttl
+            });
+            entry.record(outcome, "could not discover an issuer's keys");
         }
         match &entry.discovered {
             Some(uri) if entry.usable_stale() => Ok(uri.clone()),
