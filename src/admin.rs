@@ -379,6 +379,7 @@ impl<'a> ClientAdmin<'a> {
             // An earlier client with this id may have been deleted within
             // this very second: none of its tokens may count for this one.
             tokens_valid_after: now + 1,
+            revision: 0,
         };
         clients::validate_consistency(&client)?;
         self.store.insert_client(&client).await?;
@@ -411,8 +412,26 @@ impl<'a> ClientAdmin<'a> {
         changes: ClientChanges,
         now: i64,
     ) -> Result<Client, AdminError> {
-        let mut client = self.get(client_id).await?;
-        self.apply_key_changes(&mut client, &changes).await?;
+        for _ in 0..MAX_WRITE_ATTEMPTS {
+            let mut client = self.get(client_id).await?;
+            self.apply_changes(&mut client, changes.clone(), now)
+                .await?;
+            if self.store.update_client(&client).await? {
+                tracing::info!(client_id = %client.client_id, "updated client");
+                return Ok(client);
+            }
+        }
+        Err(too_contended())
+    }
+
+    /// Applies `changes` to a client just read; `update` writes it back.
+    async fn apply_changes(
+        &self,
+        client: &mut Client,
+        changes: ClientChanges,
+        now: i64,
+    ) -> Result<(), AdminError> {
+        self.apply_key_changes(client, &changes).await?;
         if let Some(scopes) = &changes.scopes {
             let narrowed = parse_scopes("scopes", scopes)?;
             if client.scopes.tokens().any(|t| !narrowed.contains(t)) {
@@ -473,13 +492,9 @@ impl<'a> ClientAdmin<'a> {
             }
             client.enabled = enabled;
         }
-        clients::validate_consistency(&client)?;
+        clients::validate_consistency(client)?;
         client.updated_at = now.max(client.updated_at);
-        if !self.store.update_client(&client).await? {
-            return Err(AdminError::NotFound);
-        }
-        tracing::info!(client_id = %client.client_id, "updated client");
-        Ok(client)
+        Ok(())
     }
 
     /// Issues a new secret. The previous one keeps working for `overlap`
@@ -501,31 +516,31 @@ impl<'a> ClientAdmin<'a> {
             )
             .into());
         }
-        let mut client = self.get(client_id).await?;
         let secret = ClientSecret::generate()?;
         let hash = self.hasher.hash(secret.clone()).await?;
-        let Some(secrets) = client.secrets.as_mut() else {
-            return Err(FieldError::new(
-                "token_endpoint_auth_method",
-                "this client authenticates with private_key_jwt and has no secret to rotate",
-            )
-            .into());
-        };
-        let replaced = std::mem::replace(&mut secrets.current, hash);
-        secrets.previous = (overlap > 0).then(|| PreviousSecret {
-            hash: replaced,
-            expires_at: now.saturating_add(i64::try_from(overlap).unwrap_or(i64::MAX)),
-        });
-        let previous_expires_at = secrets.previous.as_ref().map(|p| rfc3339(p.expires_at));
-        client.updated_at = now.max(client.updated_at);
-        if !self.store.update_client(&client).await? {
-            return Err(AdminError::NotFound);
-        }
+        let client = modify_client(self.store, client_id, |client| {
+            let Some(secrets) = client.secrets.as_mut() else {
+                return Err(FieldError::new(
+                    "token_endpoint_auth_method",
+                    "this client authenticates with private_key_jwt and has no secret to rotate",
+                )
+                .into());
+            };
+            let replaced = std::mem::replace(&mut secrets.current, hash.clone());
+            secrets.previous = (overlap > 0).then(|| PreviousSecret {
+                hash: replaced,
+                expires_at: now.saturating_add(i64::try_from(overlap).unwrap_or(i64::MAX)),
+            });
+            client.updated_at = now.max(client.updated_at);
+            Ok(())
+        })
+        .await?;
         tracing::info!(client_id, overlap, "rotated client secret");
+        let previous = client.secrets.and_then(|s| s.previous);
         Ok(RotatedSecret {
             client_id: client.client_id,
             client_secret: secret,
-            previous_secret_expires_at: previous_expires_at,
+            previous_secret_expires_at: previous.map(|p| rfc3339(p.expires_at)),
         })
     }
 
@@ -592,9 +607,13 @@ impl<'a> ClientAdmin<'a> {
                 )
                 .into());
             }
+            let issuer_id = issuers
+                .iter()
+                .find(|i| i.name == identity.issuer)
+                .map_or("", |i| i.id.as_str());
             if let Some(owner) = self
                 .store
-                .find_federated_client(&identity.issuer, &identity.subject)
+                .find_federated_client(issuer_id, &identity.subject)
                 .await?
                 .filter(|owner| owner != client_id)
             {
@@ -624,12 +643,12 @@ impl<'a> ClientAdmin<'a> {
     /// introspection and at the admin API), with one timestamp and no
     /// per-token rows. Tokens issued afterwards are unaffected.
     pub async fn revoke_tokens(&self, client_id: &str, now: i64) -> Result<Client, AdminError> {
-        let mut client = self.get(client_id).await?;
-        client.tokens_valid_after = client.tokens_valid_after.max(now + 1);
-        client.updated_at = now.max(client.updated_at);
-        if !self.store.update_client(&client).await? {
-            return Err(AdminError::NotFound);
-        }
+        let client = modify_client(self.store, client_id, |client| {
+            client.tokens_valid_after = client.tokens_valid_after.max(now + 1);
+            client.updated_at = now.max(client.updated_at);
+            Ok(())
+        })
+        .await?;
         tracing::info!(client_id, "revoked every current token of the client");
         Ok(client)
     }
@@ -641,6 +660,41 @@ impl<'a> ClientAdmin<'a> {
         tracing::info!(client_id, "deleted client");
         Ok(())
     }
+}
+
+/// How often a change is read and applied again when another writer got
+/// there first, before giving up with a 503.
+const MAX_WRITE_ATTEMPTS: usize = 5;
+
+fn too_contended() -> AdminError {
+    AdminError::Fault(Fault::unavailable(
+        "the client kept changing under this change; try again",
+    ))
+}
+
+/// Reads a client, applies `change` and writes it back only if nobody wrote
+/// it in between (`Client::revision`); otherwise reads it again and applies
+/// the change again. Two admins (or instances) changing one client at once
+/// then both see their change kept — never one silently undone.
+pub(crate) async fn modify_client(
+    store: &dyn Store,
+    client_id: &str,
+    mut change: impl FnMut(&mut Client) -> Result<(), AdminError>,
+) -> Result<Client, AdminError> {
+    if validate_client_id(client_id).is_err() {
+        return Err(AdminError::NotFound);
+    }
+    for _ in 0..MAX_WRITE_ATTEMPTS {
+        let mut client = store
+            .get_client(client_id)
+            .await?
+            .ok_or(AdminError::NotFound)?;
+        change(&mut client)?;
+        if store.update_client(&client).await? {
+            return Ok(client);
+        }
+    }
+    Err(too_contended())
 }
 
 /// The key fields of a new client, checked.

@@ -8,12 +8,19 @@ ALTER TABLE clients ADD COLUMN jwks_uri TEXT;
 -- Space-delimited ISSUER=SUBJECT pairs, the client's copy; the index below
 -- answers "which client is this subject?" and keeps a pair to one client.
 ALTER TABLE clients ADD COLUMN federated_identities TEXT NOT NULL DEFAULT '';
+-- Bumped by every write; a write must name the revision it read (optimistic
+-- concurrency: two admins changing one client never undo each other).
+ALTER TABLE clients ADD COLUMN revision BIGINT NOT NULL DEFAULT 0;
 
+-- issuer_id is the id of the trusted issuer the binding was made under: an
+-- issuer removed and added again under its name gets a new id, so a binding
+-- that outlived the old one (a write racing the removal) never counts.
 CREATE TABLE client_identities (
     issuer    TEXT NOT NULL,
+    issuer_id TEXT NOT NULL,
     subject   TEXT NOT NULL,
     client_id TEXT NOT NULL,
-    PRIMARY KEY (issuer, subject)
+    PRIMARY KEY (issuer_id, subject)
 );
 CREATE INDEX client_identities_client ON client_identities (client_id);
 
@@ -31,6 +38,7 @@ CREATE INDEX used_assertions_expires_at ON used_assertions (expires_at);
 -- nor jwks: the keys are found by OIDC discovery at the issuer.
 CREATE TABLE trusted_issuers (
     name          TEXT PRIMARY KEY NOT NULL,
+    id            TEXT NOT NULL UNIQUE,
     issuer        TEXT NOT NULL UNIQUE,
     jwks_uri      TEXT,
     jwks          TEXT,

@@ -6,8 +6,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{AdminError, checked_jwks};
+use super::{AdminError, checked_jwks, modify_client};
 use crate::clock::rfc3339;
+use crate::crypto::random_token;
 use crate::domain::issuer::{DEFAULT_MAX_TOKEN_AGE, KeySource, TrustedIssuer};
 use crate::store::{Store, StoreError};
 
@@ -94,6 +95,7 @@ impl<'a> IssuerAdmin<'a> {
             (None, None) => KeySource::Discovery,
         };
         let issuer = TrustedIssuer {
+            id: random_token::<16>()?,
             name: new.name,
             // Kept exactly: tokens' `iss` is compared exactly.
             issuer: new.issuer,
@@ -132,11 +134,13 @@ impl<'a> IssuerAdmin<'a> {
         if !self.store.delete_issuer(name).await? {
             return Err(AdminError::NoSuchIssuer);
         }
-        for mut client in self.store.list_clients().await? {
-            let before = client.federated.len();
-            client.federated.retain(|f| f.issuer != name);
-            if client.federated.len() != before {
-                self.store.update_client(&client).await?;
+        for client in self.store.list_clients().await? {
+            if client.federated.iter().any(|f| f.issuer == name) {
+                modify_client(self.store, &client.client_id, |client| {
+                    client.federated.retain(|f| f.issuer != name);
+                    Ok(())
+                })
+                .await?;
                 tracing::info!(client_id = %client.client_id, issuer = name, "removed the issuer's identities from a client");
             }
         }

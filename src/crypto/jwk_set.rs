@@ -265,7 +265,10 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
             let n = bytes("n")?;
             let e = bytes("e")?;
             // Leading zero octets do not count towards the modulus size.
-            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
+            let significant: Vec<u8> = n.iter().copied().skip_while(|b| *b == 0).collect();
+            let bits = significant.first().map_or(0, |top| {
+                significant.len() * 8 - top.leading_zeros() as usize
+            });
             if !(2048..=8192).contains(&bits) {
                 return Err("an RSA modulus must be 2048 to 8192 bits".to_owned());
             }
@@ -550,6 +553,9 @@ mod tests {
         assert!(rsa(&n, "AQ").is_err(), "e = 1");
         assert!(rsa(&n, "Aw").is_err(), "e = 3");
         assert!(rsa(&b64(&[0xc1; 1100]), "AQAB").is_err(), "over 8192 bits");
+        let mut short = vec![0xc1; 256];
+        short[0] = 0x7f;
+        assert!(rsa(&b64(&short), "AQAB").is_err(), "2047 bits");
     }
 
     #[test]

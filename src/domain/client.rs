@@ -132,6 +132,9 @@ pub struct Client {
     /// Unix seconds.
     pub created_at: i64,
     pub updated_at: i64,
+    /// How many times the row was written: a write succeeds only over the
+    /// revision it read, so concurrent changes cannot undo each other.
+    pub revision: i64,
 }
 
 /// The argon2id PHC strings a client's secret may match: the current one and,

@@ -30,6 +30,10 @@ pub enum KeySource {
 pub struct TrustedIssuer {
     /// The operator's name for it, used in clients' federated identities.
     pub name: String,
+    /// A random id given when it is added: bindings of clients' subjects
+    /// are made under it, so an issuer removed and added again under the
+    /// same name starts with none.
+    pub id: String,
     /// The `iss` its tokens carry; for a SPIFFE trust domain whose JWT-SVIDs
     /// carry no `iss`, `spiffe://TRUST_DOMAIN`.
     pub issuer: String,

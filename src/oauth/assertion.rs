@@ -448,7 +448,7 @@ impl AssertionAuthenticator {
             .map_err(Refusal::bad)?;
         let Some(client_id) = self
             .store
-            .find_federated_client(&issuer.name, subject)
+            .find_federated_client(&issuer.id, subject)
             .await?
         else {
             return Err(Refusal::bad(format!(
@@ -630,6 +630,7 @@ mod tests {
     fn a_platform_token_is_bound_by_audience_and_age() {
         let issuer = TrustedIssuer {
             name: "k8s".into(),
+            id: "i1".into(),
             issuer: "https://k8s.example".into(),
             keys: KeySource::Discovery,
             audience: None,

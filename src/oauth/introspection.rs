@@ -180,6 +180,7 @@ mod tests {
             jwks: None,
             jwks_uri: None,
             federated: vec![],
+            revision: 0,
             scopes: Scope::parse(scopes).unwrap(),
             default_scopes: Scope::parse("").unwrap(),
             audiences: vec![],

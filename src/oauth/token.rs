@@ -200,6 +200,7 @@ mod tests {
             jwks: None,
             jwks_uri: None,
             federated: vec![],
+            revision: 0,
             scopes: Scope::parse("a b c").unwrap(),
             default_scopes: Scope::parse("a").unwrap(),
             audiences: vec!["https://orders".into(), "billing".into()],

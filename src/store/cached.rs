@@ -191,17 +191,17 @@ impl Store for CachedClients {
 
     fn find_federated_client<'a>(
         &'a self,
-        issuer: &'a str,
+        issuer_id: &'a str,
         subject: &'a str,
     ) -> StoreFuture<'a, Option<String>> {
         Box::pin(async move {
-            let key = (issuer.to_owned(), subject.to_owned());
+            let key = (issuer_id.to_owned(), subject.to_owned());
             if let Some((at, owner)) = self.identities().get(&key)
                 && at.elapsed() < self.ttl
             {
                 return Ok(Some(owner.clone()));
             }
-            let owner = self.inner.find_federated_client(issuer, subject).await?;
+            let owner = self.inner.find_federated_client(issuer_id, subject).await?;
             let mut identities = self.identities();
             match &owner {
                 Some(owner) => {

@@ -63,7 +63,9 @@ pub trait Store: Send + Sync + 'static {
     fn insert_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, ()>;
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>>;
     fn list_clients(&self) -> StoreFuture<'_, Vec<Client>>;
-    /// Replaces every mutable field; `false` when the client does not exist.
+    /// Replaces every mutable field if the stored row is still at
+    /// `client.revision` (and bumps it); `false` when the client does not
+    /// exist or was written since it was read.
     fn update_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, bool>;
     /// `false` when the client does not exist.
     fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
@@ -91,10 +93,11 @@ pub trait Store: Send + Sync + 'static {
     /// (a replay). The ids in one call are distinct. Callers go through
     /// `AssertionLedger`, which batches them.
     fn use_assertions<'a>(&'a self, batch: &'a [UsedAssertion]) -> StoreFuture<'a, Vec<bool>>;
-    /// The client that lists this federated identity, if any.
+    /// The client bound to this subject of the trusted issuer with this id
+    /// (`TrustedIssuer::id`), if any.
     fn find_federated_client<'a>(
         &'a self,
-        issuer: &'a str,
+        issuer_id: &'a str,
         subject: &'a str,
     ) -> StoreFuture<'a, Option<String>>;
 

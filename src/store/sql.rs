@@ -12,14 +12,14 @@ use crate::domain::scope::Scope;
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, scopes, default_scopes, audiences, default_audience, grant_types, \
      token_ttl, enabled, created_at, updated_at, tokens_valid_after, auth_method, jwks, jwks_uri, \
-     federated_identities) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+     federated_identities, revision) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, previous_secret_hash = $3, \
      previous_secret_expires_at = $4, scopes = $5, default_scopes = $6, audiences = $7, \
      default_audience = $8, grant_types = $9, token_ttl = $10, enabled = $11, updated_at = $13, \
      tokens_valid_after = $14, auth_method = $15, jwks = $16, jwks_uri = $17, \
-     federated_identities = $18 \
-     WHERE client_id = $1 AND created_at = $12";
+     federated_identities = $18, revision = revision + 1 \
+     WHERE client_id = $1 AND created_at = $12 AND revision = $19";
 pub const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE client_id = $1";
 pub const LIST_CLIENTS: &str = "SELECT * FROM clients ORDER BY client_id";
 pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
@@ -46,13 +46,15 @@ pub fn use_assertions_sql(n: usize) -> String {
         rows.join(", ")
     )
 }
-pub const INSERT_IDENTITY: &str =
-    "INSERT INTO client_identities (issuer, subject, client_id) VALUES ($1, $2, $3)";
+/// Bound under the issuer's current id; an identity naming no trusted
+/// issuer (one removed meanwhile) inserts nothing, and so authenticates no one.
+pub const INSERT_IDENTITY: &str = "INSERT INTO client_identities (issuer, issuer_id, subject, \
+     client_id) SELECT name, id, $2, $3 FROM trusted_issuers WHERE name = $1";
 pub const DELETE_IDENTITIES: &str = "DELETE FROM client_identities WHERE client_id = $1";
 pub const FIND_IDENTITY: &str =
-    "SELECT client_id FROM client_identities WHERE issuer = $1 AND subject = $2";
+    "SELECT client_id FROM client_identities WHERE issuer_id = $1 AND subject = $2";
 pub const INSERT_ISSUER: &str = "INSERT INTO trusted_issuers (name, issuer, jwks_uri, jwks, \
-     audience, max_token_age, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     audience, max_token_age, created_at, id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 pub const LIST_ISSUERS: &str = "SELECT * FROM trusted_issuers ORDER BY name";
 pub const DELETE_ISSUER: &str = "DELETE FROM trusted_issuers WHERE name = $1";
 
@@ -76,6 +78,7 @@ pub struct ClientRow {
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
     pub federated_identities: String,
+    pub revision: i64,
 }
 
 /// What `secret_hash` holds for a client without a secret (see migration 0005).
@@ -118,6 +121,7 @@ impl ClientRow {
                 .map(|f| format!("{}={}", f.issuer, f.subject))
                 .collect::<Vec<_>>()
                 .join(" "),
+            revision: c.revision,
         }
     }
 
@@ -152,6 +156,7 @@ impl ClientRow {
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
             federated,
+            revision: self.revision,
             scopes,
             default_scopes,
             audiences: split_list(&self.audiences),
@@ -188,6 +193,7 @@ pub struct KeyRow {
 #[derive(FromRow)]
 pub struct IssuerRow {
     pub name: String,
+    pub id: String,
     pub issuer: String,
     pub jwks_uri: Option<String>,
     pub jwks: Option<String>,
@@ -214,6 +220,7 @@ impl IssuerRow {
                 StoreError::Corrupt(format!("issuer {:?}: max_token_age", self.name))
             })?,
             name: self.name,
+            id: self.id,
             issuer: self.issuer,
             keys,
             audience: self.audience,
@@ -269,6 +276,7 @@ macro_rules! client_query {
             .bind(r.jwks)
             .bind(r.jwks_uri)
             .bind(r.federated_identities)
+            .bind(r.revision)
     }};
 }
 pub(crate) use client_query;
@@ -587,7 +595,7 @@ macro_rules! impl_sql_store {
 
             fn find_federated_client<'a>(
                 &'a self,
-                issuer: &'a str,
+                issuer_id: &'a str,
                 subject: &'a str,
             ) -> $crate::store::StoreFuture<'a, Option<String>> {
                 Box::pin($crate::store::bounded(
@@ -596,7 +604,7 @@ macro_rules! impl_sql_store {
                     self.timeout,
                     async move {
                         Ok(sqlx::query_scalar($crate::store::sql::FIND_IDENTITY)
-                            .bind(issuer)
+                            .bind(issuer_id)
                             .bind(subject)
                             .fetch_optional(&self.pool)
                             .await?)
@@ -622,6 +630,7 @@ macro_rules! impl_sql_store {
                             .bind(&issuer.audience)
                             .bind(i64::from(issuer.max_token_age))
                             .bind(issuer.created_at)
+                            .bind(&issuer.id)
                             .execute(&self.pool)
                             .await?;
                         Ok(())

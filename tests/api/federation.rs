@@ -339,6 +339,40 @@ async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: Tes
         401,
         "no inherited identity"
     );
+    // A binding that outlives its issuer (a client change racing the
+    // removal) was made under the old issuer's id and never counts for a
+    // new issuer of the same name.
+    let mesh_client = app
+        .store
+        .get_client("payments-worker")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(mesh_client.federated.len(), 1);
+    assert!(
+        app.store.delete_issuer("mesh").await.unwrap(),
+        "the row alone, as a race would leave it"
+    );
+    add_issuer(
+        &app,
+        NewIssuer {
+            name: "mesh".into(),
+            issuer: "spiffe://example.org".into(),
+            jwks: Some(bundle_key.jwks("spire-1")),
+            ..NewIssuer::default()
+        },
+    )
+    .await;
+    let fresh_svid = bundle_key.sign(
+        &json!({"alg": "ES256", "kid": "spire-1"}),
+        &json!({"sub": spiffe_id, "aud": [app.issuer], "exp": now + 300, "iat": now, "jti": "fresh"}),
+    );
+    assert_eq!(
+        token_status(&app, &fresh_svid).await,
+        401,
+        "a binding of a removed issuer"
+    );
+
     // The issuer's iss is compared exactly: a trailing slash is another issuer.
     let slashed = kubernetes_token(
         &cluster_key,
