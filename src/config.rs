@@ -13,6 +13,7 @@ use crate::crypto::{Algorithm, KeyEncryptionKey};
 pub use crate::domain::Secret;
 use crate::domain::ThrottleSettings;
 use crate::domain::client::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
+use crate::domain::network::TrustedProxies;
 use crate::domain::scope::is_scope_token;
 pub use crate::store::{Database, PoolSettings};
 pub use crate::telemetry::LogFormat;
@@ -53,6 +54,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ("assertion_max_age", "TOKENMINT_ASSERTION_MAX_AGE"),
     ("allow_http_fetch", "TOKENMINT_ALLOW_HTTP_FETCH"),
     ("fetch_timeout", "TOKENMINT_FETCH_TIMEOUT"),
+    ("trusted_proxies", "TOKENMINT_TRUSTED_PROXIES"),
     ("admin_scope", "TOKENMINT_ADMIN_SCOPE"),
     ("tls_cert", "TOKENMINT_TLS_CERT"),
     ("tls_key", "TOKENMINT_TLS_KEY"),
@@ -111,6 +113,8 @@ pub struct Config {
     pub allow_http_fetch: bool,
     /// Seconds one key-set fetch may take.
     pub fetch_timeout: u64,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the caller.
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -283,6 +287,9 @@ impl RawSettings {
                 .filter(|s| (1..=60).contains(s))
                 .ok_or_else(|| format!("expected a duration from 1s to 60s such as 5s, got '{v}'"))
         })?;
+        let trusted_proxies = self
+            .parse("trusted_proxies", TrustedProxies::parse)?
+            .unwrap_or_default();
         let log = self.get("log").unwrap_or("info").to_owned();
         let log_format = self.require("log_format", |v| match v {
             "text" => Ok(LogFormat::Text),
@@ -314,6 +321,7 @@ impl RawSettings {
             assertion_max_age,
             allow_http_fetch,
             fetch_timeout,
+            trusted_proxies,
         })
     }
 

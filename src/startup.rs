@@ -154,6 +154,7 @@ impl Application {
             metrics,
             admin_scope: config.admin_scope.as_str().into(),
             draining: Arc::default(),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         };
         let admin_listener = bind_private(config.admin_listen, "admin_listen").await?;
         // The same address as the admin API means "on the admin listener"

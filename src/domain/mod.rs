@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod issuer;
+pub mod network;
 pub mod scope;
 
 use std::fmt;

@@ -7,13 +7,14 @@ use axum::http::request::Parts;
 use http_body_util::BodyExt as _;
 
 use super::MAX_BODY_BYTES;
+use super::client_address::ClientAddress;
 use crate::fault::Fault;
 use crate::oauth::OAuthError;
 use crate::oauth::client_auth::{ClientCredentials, parse_basic};
 use crate::oauth::params::FormParams;
 
 /// Everything a client-authenticating endpoint reads from a request: the
-/// caller's address (for the throttle), Basic credentials if any, and the
+/// caller's address (for the throttle; `http::client_address`), Basic credentials if any, and the
 /// form parameters.
 pub struct ClientRequest {
     pub address: std::net::IpAddr,
@@ -28,9 +29,9 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
         let (mut parts, body) = request.into_parts();
         let address = parts
             .extensions
-            .get::<axum::extract::ConnectInfo<super::Peer>>()
-            .map(|info| info.0.0.ip())
-            .ok_or_else(|| Fault::internal("the connection has no peer address"))?;
+            .get::<ClientAddress>()
+            .map(|a| a.0)
+            .ok_or_else(|| Fault::internal("the request has no caller address"))?;
         let BasicAuth(basic) = BasicAuth::from_request_parts(&mut parts, state).await?;
         let OAuthForm(params) =
             OAuthForm::from_request(Request::from_parts(parts, body), state).await?;

@@ -3,6 +3,7 @@
 //! function, and map its result; protocol decisions live in `oauth`.
 
 mod admin;
+mod client_address;
 mod discovery;
 mod extract;
 mod health;
@@ -24,6 +25,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 use utoipa_axum::routes;
 
+use crate::domain::network::TrustedProxies;
 use crate::keys::KeyRing;
 use crate::metrics::Metrics;
 use crate::oauth::TokenService;
@@ -52,6 +54,8 @@ pub struct AppState {
     /// Set at the shutdown signal: `/readyz` answers 503 from then on, while
     /// requests are still served for the drain delay.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Reverse proxies whose forwarding headers name the caller.
+    pub trusted_proxies: Arc<TrustedProxies>,
 }
 
 /// Which routes a listener serves. Every listener also answers `/healthz`,

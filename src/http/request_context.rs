@@ -16,6 +16,7 @@ use axum::response::Response;
 use tracing::Instrument;
 
 use super::AppState;
+use super::client_address::{ClientAddress, client_address};
 use crate::domain::log_excerpt;
 use crate::telemetry;
 
@@ -33,7 +34,7 @@ fn prefix() -> &'static str {
 
 pub async fn request_context(
     State(app): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     // The route template, never the raw path: bounded label values.
@@ -62,12 +63,23 @@ pub async fn request_context(
     } else {
         tracing::Span::none()
     };
+    // Who is calling, for the throttle and the logs: the peer, or the
+    // caller a trusted proxy forwarded for.
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<super::Peer>>()
+        .map(|info| info.0.0.ip());
+    let client = peer.map(|peer| client_address(peer, request.headers(), &app.trusted_proxies));
+    if let Some(client) = client {
+        request.extensions_mut().insert(ClientAddress(client));
+    }
     let span = tracing::info_span!(
         parent: &server,
         "request",
         request_id = %id,
         method = ?log_excerpt(request.method().as_str()),
         path = ?log_excerpt(request.uri().path()),
+        client = tracing::field::display(client.map_or_else(String::new, |c| c.to_string())),
     );
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;

@@ -242,3 +242,97 @@ async fn a_flood_from_many_addresses_does_not_starve_a_new_client(app: TestApp) 
         "503s for a full queue are counted"
     );
 }
+
+/// `POST /token` with a wrong secret for `id`, as forwarded for `caller`;
+/// the status.
+async fn forwarded_failure(app: &TestApp, id: &str, header: (&str, &str)) -> u16 {
+    app.http
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", crate::helpers::basic_header(id, "wrong"))
+        .header(header.0, header.1)
+        .body(GRANT)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Behind a trusted reverse proxy (here: the test itself, on 127.0.0.1),
+/// the per-address limit counts the callers it forwards for, one by one;
+/// the same headers from a peer that is not a trusted proxy are ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_proxies_name_the_caller_and_no_one_else_can() {
+    let limits = [
+        ("TOKENMINT_THROTTLE_ADDRESS_FAILURES", "3"),
+        ("TOKENMINT_THROTTLE_CLIENT_FAILURES", "off"),
+    ];
+    let proxied = [
+        limits[0],
+        limits[1],
+        ("TOKENMINT_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
+    ];
+    let app = TestApp::spawn_with(Backend::Sqlite, &proxied)
+        .await
+        .unwrap();
+    let (id, secret) = app.standard_client().await;
+    let flooder = ("x-forwarded-for", "203.0.113.7, 10.1.2.3");
+    for _ in 0..3 {
+        assert_eq!(forwarded_failure(&app, &id, flooder).await, 401);
+    }
+    assert_eq!(
+        forwarded_failure(&app, &id, flooder).await,
+        429,
+        "the flooder, by its own address"
+    );
+    // Another caller behind the same proxy is not the flooder.
+    let other = ("forwarded", "for=\"[2001:db8::17]:4711\";proto=https");
+    assert_eq!(
+        forwarded_failure(&app, &id, other).await,
+        401,
+        "another caller"
+    );
+    // A caller that puts the flooder's address in front of its own does not
+    // inherit its limit: only hops right of the first untrusted one count.
+    let spoof = ("x-forwarded-for", "203.0.113.7, 198.51.100.9");
+    assert_eq!(
+        forwarded_failure(&app, &id, spoof).await,
+        401,
+        "a forged left-most hop"
+    );
+    let response = app
+        .http
+        .post(app.url("/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("authorization", crate::helpers::basic_header(&id, &secret))
+        .header("x-forwarded-for", "198.51.100.10")
+        .body(GRANT)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "the client itself");
+
+    // The same headers from a peer that is not a trusted proxy: ignored,
+    // every request counts against the peer.
+    let direct = [
+        limits[0],
+        limits[1],
+        ("TOKENMINT_TRUSTED_PROXIES", "10.0.0.0/8"),
+    ];
+    let app = TestApp::spawn_with(Backend::Sqlite, &direct).await.unwrap();
+    let (id, _) = app.standard_client().await;
+    for n in 0..3 {
+        let fake = format!("203.0.113.{n}");
+        assert_eq!(
+            forwarded_failure(&app, &id, ("x-forwarded-for", &fake)).await,
+            401
+        );
+    }
+    let fresh = ("x-forwarded-for", "192.0.2.200");
+    assert_eq!(
+        forwarded_failure(&app, &id, fresh).await,
+        429,
+        "an untrusted peer's header is ignored"
+    );
+}
