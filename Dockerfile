@@ -21,6 +21,13 @@ RUN touch src/main.rs src/lib.rs \
  && cargo build --release --locked
 
 FROM debian:trixie-slim
+# The CA roots: key sets and OIDC discovery of clients and trusted issuers
+# are fetched over HTTPS (verified against the platform's roots). Unpinned
+# on purpose: root-store updates must reach the image with each rebuild.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/tokenmint --create-home tokenmint
 COPY --from=build /src/target/release/tokenmint /usr/local/bin/tokenmint
 USER 10001:10001
