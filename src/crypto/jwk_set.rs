@@ -209,6 +209,16 @@ impl KeySet {
         self.keys.is_empty()
     }
 
+    /// One JWK (a DPoP proof's header `jwk`), checked like a registered
+    /// key, and its RFC 7638 thumbprint.
+    pub fn from_jwk(
+        jwk: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(Self, String), JwksError> {
+        let key = parse_key(jwk).map_err(JwksError)?;
+        let thumbprint = thumbprint(jwk).ok_or_else(|| JwksError("incomplete key".to_owned()))?;
+        Ok((Self { keys: vec![key] }, thumbprint))
+    }
+
     /// Whether a key with this `kid` is in the set (an unknown one may mean
     /// the set has rotated, and is worth one refetch).
     pub fn has_kid(&self, kid: &str) -> bool {
@@ -333,6 +343,34 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
     })
 }
 
+/// RFC 7638 §3: SHA-256 over the key's required members, in lexicographic
+/// order, without white space, base64url-encoded.
+fn thumbprint(jwk: &serde_json::Map<String, serde_json::Value>) -> Option<String> {
+    let member = |name: &str| jwk.get(name).and_then(|v| v.as_str());
+    // The values are base64url or curve names: JSON strings without escapes.
+    let canonical = match member("kty")? {
+        "RSA" => format!(
+            r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+            member("e")?,
+            member("n")?
+        ),
+        "EC" => format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
+            member("crv")?,
+            member("x")?,
+            member("y")?
+        ),
+        "OKP" => format!(
+            r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#,
+            member("crv")?,
+            member("x")?
+        ),
+        _ => return None,
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    Some(URL_SAFE_NO_PAD.encode(digest.as_ref()))
+}
+
 /// The `y` coordinates (little-endian, the sign bit of `x` cleared) of the
 /// Ed25519 points whose order divides 8: 0 (order 4), 1 (the identity),
 /// the two `y`s of the four points of order 8, and p − 1 (order 2) — the
@@ -379,6 +417,9 @@ fn has_small_order_or_is_noncanonical(encoded: &[u8]) -> bool {
 pub struct CompactJws<'a> {
     pub alg: AssertionAlg,
     pub kid: Option<String>,
+    pub typ: Option<String>,
+    /// The header's `jwk`, unchecked.
+    pub jwk: Option<serde_json::Map<String, serde_json::Value>>,
     /// `BASE64URL(header) || '.' || BASE64URL(payload)`, what was signed.
     signing_input: &'a str,
     signature: Vec<u8>,
@@ -397,6 +438,12 @@ struct Header {
     alg: String,
     #[serde(default)]
     kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+    /// An embedded public key (RFC 7515 §4.1.3): trusted only where a
+    /// protocol says so (a DPoP proof, RFC 9449 §4.2), never for assertions.
+    #[serde(default)]
+    jwk: Option<serde_json::Map<String, serde_json::Value>>,
     /// RFC 7515 §4.1.11: an extension we do not understand must not be
     /// ignored, and we understand none.
     #[serde(default)]
@@ -432,6 +479,8 @@ impl<'a> CompactJws<'a> {
         Ok(Self {
             alg,
             kid: header.kid,
+            typ: header.typ,
+            jwk: header.jwk,
             signing_input: &jwt[..signed_len],
             signature,
             payload,
@@ -556,6 +605,27 @@ mod tests {
         let mut short = vec![0xc1; 256];
         short[0] = 0x7f;
         assert!(rsa(&b64(&short), "AQAB").is_err(), "2047 bits");
+    }
+
+    #[test]
+    fn thumbprints_follow_rfc7638() {
+        // RFC 7638 §3.1's example key and thumbprint.
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "n": "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw",
+            "e": "AQAB",
+            "alg": "RS256",
+            "kid": "2011-04-29"
+        });
+        let (_, thumbprint) = KeySet::from_jwk(jwk.as_object().unwrap()).unwrap();
+        assert_eq!(thumbprint, "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        let (_, jwk) = p256();
+        let mut private: serde_json::Value = serde_json::from_str(&jwk).unwrap();
+        private["d"] = serde_json::json!("AAAA");
+        assert!(
+            KeySet::from_jwk(private.as_object().unwrap()).is_err(),
+            "a private key"
+        );
     }
 
     #[test]
