@@ -363,7 +363,7 @@ impl AssertionAuthenticator {
         let keys = match (&client.jwks, &client.jwks_uri) {
             (Some(jwks), _) => self.stored(jwks)?,
             (None, Some(uri)) => self.fetched(uri, jws.kid.as_deref()).await?,
-            (None, None) => unreachable!("filtered above"),
+            (None, None) => return Err(Refusal::bad("the client has no keys").into()),
         };
         if !keys.verify(jws) {
             return Err(
