@@ -420,6 +420,7 @@ impl<'a> ClientAdmin<'a> {
                 tracing::info!(client_id = %client.client_id, "updated client");
                 return Ok(client);
             }
+            back_off().await;
         }
         Err(too_contended())
     }
@@ -663,8 +664,17 @@ impl<'a> ClientAdmin<'a> {
 }
 
 /// How often a change is read and applied again when another writer got
-/// there first, before giving up with a 503.
-const MAX_WRITE_ATTEMPTS: usize = 5;
+/// there first, before giving up with a 503: each lost race means another
+/// change went in, so this many writers at once on one client still all
+/// succeed (the request deadline bounds the whole).
+const MAX_WRITE_ATTEMPTS: usize = 100;
+
+/// A random pause of up to 10 ms after a lost race, so that writers that
+/// collided do not collide again in lockstep.
+async fn back_off() {
+    let jitter = crate::crypto::random_bytes::<1>().map_or(5, |b| u64::from(b[0]) % 10);
+    tokio::time::sleep(std::time::Duration::from_millis(1 + jitter)).await;
+}
 
 fn too_contended() -> AdminError {
     AdminError::Fault(Fault::unavailable(
@@ -693,6 +703,7 @@ pub(crate) async fn modify_client(
         if store.update_client(&client).await? {
             return Ok(client);
         }
+        back_off().await;
     }
     Err(too_contended())
 }

@@ -13,7 +13,7 @@ use crate::crypto::{Algorithm, KeyEncryptionKey};
 pub use crate::domain::Secret;
 use crate::domain::ThrottleSettings;
 use crate::domain::client::{MAX_TOKEN_TTL, MIN_TOKEN_TTL};
-use crate::domain::network::TrustedProxies;
+use crate::domain::network::{ForwardedHeader, TrustedProxies};
 use crate::domain::scope::is_scope_token;
 pub use crate::store::{Database, PoolSettings};
 pub use crate::telemetry::LogFormat;
@@ -55,6 +55,7 @@ const SETTINGS: &[(&str, &str)] = &[
     ("allow_http_fetch", "TOKENMINT_ALLOW_HTTP_FETCH"),
     ("fetch_timeout", "TOKENMINT_FETCH_TIMEOUT"),
     ("trusted_proxies", "TOKENMINT_TRUSTED_PROXIES"),
+    ("forwarded_header", "TOKENMINT_FORWARDED_HEADER"),
     ("admin_scope", "TOKENMINT_ADMIN_SCOPE"),
     ("tls_cert", "TOKENMINT_TLS_CERT"),
     ("tls_key", "TOKENMINT_TLS_KEY"),
@@ -287,9 +288,11 @@ impl RawSettings {
                 .filter(|s| (1..=60).contains(s))
                 .ok_or_else(|| format!("expected a duration from 1s to 60s such as 5s, got '{v}'"))
         })?;
+        let forwarded_header = self.require("forwarded_header", ForwardedHeader::parse)?;
         let trusted_proxies = self
             .parse("trusted_proxies", TrustedProxies::parse)?
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .with_header(forwarded_header);
         let log = self.get("log").unwrap_or("info").to_owned();
         let log_format = self.require("log_format", |v| match v {
             "text" => Ok(LogFormat::Text),

@@ -109,6 +109,11 @@ impl Application {
                 if tls.is_some() { "https" } else { "http" }
             )
         });
+        if config.trusted_proxies.trusts_everyone() {
+            tracing::warn!(
+                "TOKENMINT_TRUSTED_PROXIES trusts every address: any caller can name any other, and lock it out of the per-address limits"
+            );
+        }
         let hasher = argon2_hasher()?;
         let verified = VerifiedSecrets::new(
             Duration::from_secs(config.credential_cache_ttl),

@@ -67,9 +67,34 @@ impl fmt::Display for IpNet {
     }
 }
 
-/// The proxies whose `Forwarded` / `X-Forwarded-For` headers are believed.
+/// Which header the trusted proxies write the caller into. Only that one
+/// is read: proxies append to their own header and pass the other through
+/// as the caller sent it, so reading both would let a caller choose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For` (nginx, ingress-nginx, HAProxy, Envoy, cloud load
+    /// balancers).
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        match name.to_ascii_lowercase().as_str() {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            _ => Err(format!(
+                "expected 'x-forwarded-for' or 'forwarded', got '{name}'"
+            )),
+        }
+    }
+}
+
+/// The proxies whose forwarding header is believed, and which header.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedProxies(Vec<IpNet>);
+pub struct TrustedProxies(Vec<IpNet>, ForwardedHeader);
 
 impl TrustedProxies {
     /// A comma- or space-separated list; empty means none.
@@ -78,7 +103,21 @@ impl TrustedProxies {
             .filter(|s| !s.is_empty())
             .map(IpNet::from_str)
             .collect::<Result<Vec<_>, _>>()
-            .map(Self)
+            .map(|nets| Self(nets, ForwardedHeader::default()))
+    }
+
+    pub fn with_header(self, header: ForwardedHeader) -> Self {
+        Self(self.0, header)
+    }
+
+    pub fn header(&self) -> ForwardedHeader {
+        self.1
+    }
+
+    /// Whether a network trusts every address (`0.0.0.0/0`, `::/0`): then
+    /// anyone may name any caller.
+    pub fn trusts_everyone(&self) -> bool {
+        self.0.iter().any(|net| net.prefix == 0)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -1,7 +1,7 @@
 //! Who is calling: the TCP peer, or — when the peer is a trusted reverse
-//! proxy — the address the proxies say they forwarded for (RFC 7239
-//! `Forwarded`, else `X-Forwarded-For`): the right-most hop that is not
-//! itself a trusted proxy. Each proxy appends the address it received the
+//! proxy — the address the proxies say they forwarded for (in the one header
+//! they are configured to write: `X-Forwarded-For`, or RFC 7239
+//! `Forwarded`): the right-most hop that is not itself a trusted proxy. Each proxy appends the address it received the
 //! request from, so only the hops right of the first untrusted one were
 //! written by someone we trust; anything further left may be the caller's
 //! own invention. From a peer that is not a trusted proxy, the headers are
@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use axum::http::HeaderMap;
 
-use crate::domain::network::TrustedProxies;
+use crate::domain::network::{ForwardedHeader, TrustedProxies};
 
 /// The caller's address as `request_context` decided it, for the throttle
 /// and the logs.
@@ -26,7 +26,7 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxie
     if trusted.is_empty() || !trusted.trusts(peer) {
         return peer;
     }
-    let hops = forwarded_hops(headers);
+    let hops = forwarded_hops(headers, trusted.header());
     for hop in hops.iter().rev() {
         match hop {
             Some(ip) if trusted.trusts(*ip) => continue,
@@ -41,36 +41,54 @@ pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxie
     hops.first().copied().flatten().unwrap_or(peer)
 }
 
-/// The forwarded-for hops, left to right; `None` for a hop that is not an
-/// address.
-fn forwarded_hops(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
-    let forwarded: Vec<&str> = headers
-        .get_all("forwarded")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if !forwarded.is_empty() {
-        return forwarded
-            .iter()
-            .flat_map(|v| v.split(','))
-            .take(MAX_HOPS)
+/// The forwarded-for hops of the configured header, left to right; `None`
+/// for a hop that is not an address. Only the last `MAX_HOPS` count: the
+/// walk starts from the right.
+fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<IpAddr>> {
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    let lines = headers.get_all(name).iter().filter_map(|v| v.to_str().ok());
+    let mut hops: Vec<Option<IpAddr>> = match header {
+        ForwardedHeader::XForwardedFor => {
+            lines.flat_map(|v| v.split(',')).map(parse_node).collect()
+        }
+        ForwardedHeader::Forwarded => lines
+            .flat_map(|v| split_unquoted(v, ','))
             .map(|element| {
-                element
-                    .split(';')
+                split_unquoted(element, ';')
+                    .into_iter()
                     .filter_map(|pair| pair.trim().split_once('='))
                     .find(|(name, _)| name.eq_ignore_ascii_case("for"))
                     .and_then(|(_, value)| parse_node(value))
             })
-            .collect();
+            .collect(),
+    };
+    let excess = hops.len().saturating_sub(MAX_HOPS);
+    hops.drain(..excess);
+    hops
+}
+
+/// `s` split at `separator` outside double quotes (RFC 7239 §4 values may
+/// be quoted strings holding commas and semicolons).
+fn split_unquoted(s: &str, separator: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let (mut start, mut quoted, mut escaped) = (0, false, false);
+    for (i, c) in s.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            c if c == separator && !quoted => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
     }
-    headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .take(MAX_HOPS)
-        .map(parse_node)
-        .collect()
+    parts.push(&s[start..]);
+    parts
 }
 
 /// An RFC 7239 §6 node: `192.0.2.43`, `"[2001:db8::17]:4711"`,
@@ -118,16 +136,31 @@ mod tests {
         let peer = ip("10.0.0.2");
         let xff = headers(&[("x-forwarded-for", "1.1.1.1, 203.0.113.7, 10.0.0.9")]);
         assert_eq!(client_address(peer, &xff, &trusted), ip("203.0.113.7"));
+        let rfc7239 = trusted.clone().with_header(ForwardedHeader::Forwarded);
         let fwd = headers(&[(
             "forwarded",
             r#"for=1.1.1.1, for="[2001:db8::17]:4711";proto=https, For=10.0.0.9"#,
         )]);
-        assert_eq!(client_address(peer, &fwd, &trusted), ip("2001:db8::17"));
+        assert_eq!(client_address(peer, &fwd, &rfc7239), ip("2001:db8::17"));
+        let quoted = headers(&[("forwarded", r#"for=5.5.5.53;proto="a,b", for=10.0.0.9"#)]);
+        assert_eq!(client_address(peer, &quoted, &rfc7239), ip("5.5.5.53"));
         let split = headers(&[
             ("x-forwarded-for", "203.0.113.7"),
             ("x-forwarded-for", "10.0.0.9:80"),
         ]);
         assert_eq!(client_address(peer, &split, &trusted), ip("203.0.113.7"));
+    }
+
+    #[test]
+    fn only_the_configured_header_is_read() {
+        let peer = ip("10.0.0.2");
+        // The proxy appends X-Forwarded-For and passes the caller's own
+        // Forwarded through: it must not decide.
+        let both = headers(&[("forwarded", "for=7.7.7.7"), ("x-forwarded-for", "5.5.5.5")]);
+        let xff = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        assert_eq!(client_address(peer, &both, &xff), ip("5.5.5.5"));
+        let rfc7239 = xff.with_header(ForwardedHeader::Forwarded);
+        assert_eq!(client_address(peer, &both, &rfc7239), ip("7.7.7.7"));
     }
 
     #[test]
@@ -147,7 +180,8 @@ mod tests {
         let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
         let peer = ip("10.0.0.2");
         let hidden = headers(&[("forwarded", "for=203.0.113.7, for=_hidden, for=10.0.0.9")]);
-        assert_eq!(client_address(peer, &hidden, &trusted), peer);
+        let rfc7239 = trusted.clone().with_header(ForwardedHeader::Forwarded);
+        assert_eq!(client_address(peer, &hidden, &rfc7239), peer);
         let all_trusted = headers(&[("x-forwarded-for", "10.0.0.5, 10.0.0.9")]);
         assert_eq!(client_address(peer, &all_trusted, &trusted), ip("10.0.0.5"));
         let empty = headers(&[]);

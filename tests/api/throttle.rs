@@ -287,11 +287,32 @@ async fn trusted_proxies_name_the_caller_and_no_one_else_can() {
         "the flooder, by its own address"
     );
     // Another caller behind the same proxy is not the flooder.
-    let other = ("forwarded", "for=\"[2001:db8::17]:4711\";proto=https");
+    let other = ("x-forwarded-for", "2001:db8::17");
     assert_eq!(
         forwarded_failure(&app, &id, other).await,
         401,
         "another caller"
+    );
+    // The proxy appends X-Forwarded-For and passes a caller's own
+    // `Forwarded` through: that header is not read, so a caller cannot
+    // charge its failures to someone else's address with it.
+    let victim = "198.51.100.77";
+    for _ in 0..4 {
+        let request = app
+            .http
+            .post(app.url("/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("authorization", crate::helpers::basic_header(&id, "wrong"))
+            .header("forwarded", format!("for={victim}"))
+            .header("x-forwarded-for", "192.0.2.99")
+            .body(GRANT);
+        request.send().await.unwrap();
+    }
+    let victims_own = ("x-forwarded-for", victim);
+    assert_eq!(
+        forwarded_failure(&app, &id, victims_own).await,
+        401,
+        "not charged to the victim"
     );
     // A caller that puts the flooder's address in front of its own does not
     // inherit its limit: only hops right of the first untrusted one count.
