@@ -409,22 +409,7 @@ async fn discovery_must_name_the_issuer_and_be_reachable() {
     let host = KeyHost::start(key.jwks("cluster-key")).await;
     // The discovery document claims to be another issuer (a mix-up).
     host.set_discovered_issuer("https://someone-else.example");
-    add_issuer(
-        &app,
-        NewIssuer {
-            name: "c1".into(),
-            issuer: host.url.clone(),
-            ..NewIssuer::default()
-        },
-    )
-    .await;
-    federated_client(
-        &app,
-        "svc-c1",
-        vec![identity("c1", "system:serviceaccount:payments:api")],
-    )
-    .await;
-    let token = kubernetes_token(&key, &host.url, &app.issuer, "api", unix_now(), 600);
+    let token = discovered_client_token(&app, &key, &host, "c1").await;
     assert_eq!(
         token_status(&app, &token).await,
         401,
@@ -434,23 +419,27 @@ async fn discovery_must_name_the_issuer_and_be_reachable() {
 
     let down = KeyHost::start(key.jwks("cluster-key")).await;
     down.set_mode(Mode::Down);
-    add_issuer(
-        &app,
-        NewIssuer {
-            name: "c2".into(),
-            issuer: down.url.clone(),
-            ..NewIssuer::default()
-        },
-    )
-    .await;
-    federated_client(
-        &app,
-        "svc-c2",
-        vec![identity("c2", "system:serviceaccount:payments:api")],
-    )
-    .await;
-    let token = kubernetes_token(&key, &down.url, &app.issuer, "api", unix_now(), 600);
+    let token = discovered_client_token(&app, &key, &down, "c2").await;
     assert_eq!(token_status(&app, &token).await, 401, "discovery down");
+}
+
+/// An issuer `name` found by discovery at `host`, a client bound to one of
+/// its service accounts, and a token of that service account.
+async fn discovered_client_token(
+    app: &TestApp,
+    key: &TestKey,
+    host: &KeyHost,
+    name: &str,
+) -> String {
+    let issuer = NewIssuer {
+        name: name.into(),
+        issuer: host.url.clone(),
+        ..NewIssuer::default()
+    };
+    add_issuer(app, issuer).await;
+    let subject = "system:serviceaccount:payments:api";
+    federated_client(app, &format!("svc-{name}"), vec![identity(name, subject)]).await;
+    kubernetes_token(key, &host.url, &app.issuer, "api", unix_now(), 600)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

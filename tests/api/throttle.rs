@@ -243,20 +243,24 @@ async fn a_flood_from_many_addresses_does_not_starve_a_new_client(app: TestApp) 
     );
 }
 
-/// `POST /token` with a wrong secret for `id`, as forwarded for `caller`;
+/// `POST /token` with a wrong secret for `id` and one forwarding header;
 /// the status.
 async fn forwarded_failure(app: &TestApp, id: &str, header: (&str, &str)) -> u16 {
-    app.http
+    forwarded_request(app, id, "wrong", &[header]).await
+}
+
+/// `POST /token` for `id` with `secret` and these forwarding headers.
+async fn forwarded_request(app: &TestApp, id: &str, secret: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut request = app
+        .http
         .post(app.url("/token"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", crate::helpers::basic_header(id, "wrong"))
-        .header(header.0, header.1)
-        .body(GRANT)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .header("authorization", crate::helpers::basic_header(id, secret))
+        .body(GRANT);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
 }
 
 /// Behind a trusted reverse proxy (here: the test itself, on 127.0.0.1),
@@ -297,16 +301,12 @@ async fn trusted_proxies_name_the_caller_and_no_one_else_can() {
     // `Forwarded` through: that header is not read, so a caller cannot
     // charge its failures to someone else's address with it.
     let victim = "198.51.100.77";
+    let charged_to_victim = [
+        ("forwarded", "for=198.51.100.77"),
+        ("x-forwarded-for", "192.0.2.99"),
+    ];
     for _ in 0..4 {
-        let request = app
-            .http
-            .post(app.url("/token"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("authorization", crate::helpers::basic_header(&id, "wrong"))
-            .header("forwarded", format!("for={victim}"))
-            .header("x-forwarded-for", "192.0.2.99")
-            .body(GRANT);
-        request.send().await.unwrap();
+        forwarded_request(&app, &id, "wrong", &charged_to_victim).await;
     }
     let victims_own = ("x-forwarded-for", victim);
     assert_eq!(
@@ -322,17 +322,12 @@ async fn trusted_proxies_name_the_caller_and_no_one_else_can() {
         401,
         "a forged left-most hop"
     );
-    let response = app
-        .http
-        .post(app.url("/token"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("authorization", crate::helpers::basic_header(&id, &secret))
-        .header("x-forwarded-for", "198.51.100.10")
-        .body(GRANT)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "the client itself");
+    let own = [("x-forwarded-for", "198.51.100.10")];
+    assert_eq!(
+        forwarded_request(&app, &id, &secret, &own).await,
+        200,
+        "the client itself"
+    );
 
     // The same headers from a peer that is not a trusted proxy: ignored,
     // every request counts against the peer.
