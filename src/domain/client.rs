@@ -171,6 +171,34 @@ impl Client {
     }
 }
 
+#[cfg(test)]
+impl Client {
+    /// An enabled secretless client `svc` with these scopes (all default),
+    /// for unit tests to adjust with struct update syntax.
+    pub(crate) fn example(scopes: &str) -> Self {
+        let scopes = Scope::parse(scopes).expect("test scopes parse");
+        Self {
+            client_id: "svc".into(),
+            auth_method: AuthMethod::PrivateKeyJwt,
+            secrets: None,
+            jwks: None,
+            jwks_uri: None,
+            federated: vec![],
+            default_scopes: scopes.clone(),
+            scopes,
+            audiences: vec![],
+            default_audience: None,
+            grant_types: vec![CLIENT_CREDENTIALS.into()],
+            token_ttl: None,
+            enabled: true,
+            tokens_valid_after: 0,
+            created_at: 0,
+            updated_at: 0,
+            revision: 0,
+        }
+    }
+}
+
 /// A field that failed validation, named as in the CLI and the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {

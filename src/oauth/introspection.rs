@@ -155,7 +155,6 @@ impl IntrospectionResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::client::AuthMethod;
     use crate::domain::scope::Scope;
 
     fn claims(iat: i64, exp: i64, scope: &str) -> VerifiedClaims {
@@ -174,23 +173,10 @@ mod tests {
 
     fn client(scopes: &str, tokens_valid_after: i64) -> Client {
         Client {
-            client_id: "svc".into(),
-            auth_method: AuthMethod::default(),
-            secrets: None,
-            jwks: None,
-            jwks_uri: None,
-            federated: vec![],
-            revision: 0,
-            scopes: Scope::parse(scopes).unwrap(),
             default_scopes: Scope::parse("").unwrap(),
-            audiences: vec![],
-            default_audience: None,
             grant_types: vec![],
-            token_ttl: None,
-            enabled: true,
-            created_at: 0,
-            updated_at: 0,
             tokens_valid_after,
+            ..Client::example(scopes)
         }
     }
 

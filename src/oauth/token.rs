@@ -190,27 +190,13 @@ pub struct TokenResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::client::AuthMethod;
 
     fn client() -> Client {
         Client {
-            client_id: "svc".into(),
-            auth_method: AuthMethod::default(),
-            secrets: None,
-            jwks: None,
-            jwks_uri: None,
-            federated: vec![],
-            revision: 0,
-            scopes: Scope::parse("a b c").unwrap(),
             default_scopes: Scope::parse("a").unwrap(),
             audiences: vec!["https://orders".into(), "billing".into()],
             default_audience: Some("https://orders".into()),
-            grant_types: vec![CLIENT_CREDENTIALS.into()],
-            token_ttl: None,
-            enabled: true,
-            created_at: 0,
-            updated_at: 0,
-            tokens_valid_after: 0,
+            ..Client::example("a b c")
         }
     }
 

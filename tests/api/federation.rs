@@ -150,74 +150,59 @@ async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: Tes
         "enabled again"
     );
 
-    // Another service account of the same cluster is bound to no client.
-    let other_sa = kubernetes_token(&cluster_key, &cluster.url, &app.issuer, "batch", now, 600);
-    assert_eq!(
-        token_status(&app, &other_sa).await,
-        401,
-        "a subject bound to no client"
-    );
-    // The cluster's default audience (the API server), not tokenmint.
-    let default_aud = kubernetes_token(
-        &cluster_key,
-        &cluster.url,
-        "https://kubernetes.default.svc",
-        "api",
-        now,
-        600,
-    );
-    assert_eq!(
-        token_status(&app, &default_aud).await,
-        401,
-        "wrong audience"
-    );
-    // Older than the issuer's maximum age (1 h), though not expired.
-    let old = kubernetes_token(
-        &cluster_key,
-        &cluster.url,
-        &app.issuer,
-        "api",
-        now - 4000,
-        4600,
-    );
-    assert_eq!(
-        token_status(&app, &old).await,
-        401,
-        "older than max_token_age"
-    );
-    // A year-long token (clusters with --service-account-extend-token-expiration).
-    let long = kubernetes_token(
-        &cluster_key,
-        &cluster.url,
-        &app.issuer,
-        "api",
-        now,
-        365 * 86_400,
-    );
-    assert_eq!(
-        token_status(&app, &long).await,
-        401,
-        "lives longer than max_token_age"
-    );
-    let expired = kubernetes_token(
-        &cluster_key,
-        &cluster.url,
-        &app.issuer,
-        "api",
-        now - 900,
-        600,
-    );
-    assert_eq!(token_status(&app, &expired).await, 401, "expired");
-    // Signed by a key that is not the cluster's.
-    let forged = kubernetes_token(
-        &TestKey::rs256(),
-        &cluster.url,
-        &app.issuer,
-        "api",
-        now,
-        600,
-    );
-    assert_eq!(token_status(&app, &forged).await, 401, "forged signature");
+    // Every way a platform token can be wrong: (why, key, audience,
+    // service account, issued at, lifetime).
+    let (aud, api_sa, stranger) = (app.issuer.as_str(), "api", TestKey::rs256());
+    let refused: [(&str, &TestKey, &str, &str, i64, i64); 6] = [
+        (
+            "a subject bound to no client",
+            &cluster_key,
+            aud,
+            "batch",
+            now,
+            600,
+        ),
+        // The cluster's default audience (the API server), not tokenmint.
+        (
+            "wrong audience",
+            &cluster_key,
+            "https://kubernetes.default.svc",
+            api_sa,
+            now,
+            600,
+        ),
+        // Older than the issuer's maximum age (1 h), though not expired.
+        (
+            "older than max_token_age",
+            &cluster_key,
+            aud,
+            api_sa,
+            now - 4000,
+            4600,
+        ),
+        // Clusters with --service-account-extend-token-expiration.
+        (
+            "lives longer than max_token_age",
+            &cluster_key,
+            aud,
+            api_sa,
+            now,
+            365 * 86_400,
+        ),
+        ("expired", &cluster_key, aud, api_sa, now - 900, 600),
+        (
+            "signed by a key that is not the cluster's",
+            &stranger,
+            aud,
+            api_sa,
+            now,
+            600,
+        ),
+    ];
+    for (why, key, audience, sa, iat, ttl) in refused {
+        let token = kubernetes_token(key, &cluster.url, audience, sa, iat, ttl);
+        assert_eq!(token_status(&app, &token).await, 401, "{why}");
+    }
     // A secret for a federated client is refused.
     assert_eq!(app.token_status(&id, "guess").await, 401);
 
