@@ -208,16 +208,13 @@ async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: Tes
 
     // SPIFFE: a JWT-SVID without iss, keys from the trust bundle.
     let bundle_key = TestKey::es256();
-    add_issuer(
-        &app,
-        NewIssuer {
-            name: "mesh".into(),
-            issuer: "spiffe://example.org".into(),
-            jwks: Some(bundle_key.jwks("spire-1")),
-            ..NewIssuer::default()
-        },
-    )
-    .await;
+    let mesh = NewIssuer {
+        name: "mesh".into(),
+        issuer: "spiffe://example.org".into(),
+        jwks: Some(bundle_key.jwks("spire-1")),
+        ..NewIssuer::default()
+    };
+    add_issuer(&app, mesh.clone()).await;
     let spiffe_id = "spiffe://example.org/ns/payments/sa/worker";
     federated_client(&app, "payments-worker", vec![identity("mesh", spiffe_id)]).await;
     let svid = bundle_key.sign(
@@ -338,16 +335,7 @@ async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: Tes
         app.store.delete_issuer("mesh").await.unwrap(),
         "the row alone, as a race would leave it"
     );
-    add_issuer(
-        &app,
-        NewIssuer {
-            name: "mesh".into(),
-            issuer: "spiffe://example.org".into(),
-            jwks: Some(bundle_key.jwks("spire-1")),
-            ..NewIssuer::default()
-        },
-    )
-    .await;
+    add_issuer(&app, mesh).await;
     let fresh_svid = bundle_key.sign(
         &json!({"alg": "ES256", "kid": "spire-1"}),
         &json!({"sub": spiffe_id, "aud": [app.issuer], "exp": now + 300, "iat": now, "jti": "fresh"}),
