@@ -72,6 +72,12 @@ fn forwarded_hops(headers: &HeaderMap, header: ForwardedHeader) -> Vec<Option<Ip
 
 /// `s` split at `separator` outside double quotes (RFC 7239 §4 values may
 /// be quoted strings holding commas and semicolons).
+///
+/// A line whose quotes do not close is split at every separator instead:
+/// its left part was written by the caller, who could otherwise open a
+/// quote that swallows the element the proxy appended after it. The
+/// proxy's own element is the right-most one and holds balanced quotes, so
+/// a plain split still ends with it intact.
 fn split_unquoted(s: &str, separator: char) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut start, mut quoted, mut escaped) = (0, false, false);
@@ -86,6 +92,9 @@ fn split_unquoted(s: &str, separator: char) -> Vec<&str> {
             }
             _ => {}
         }
+    }
+    if quoted {
+        return s.split(separator).collect();
     }
     parts.push(&s[start..]);
     parts
@@ -144,6 +153,17 @@ mod tests {
         assert_eq!(client_address(peer, &fwd, &rfc7239), ip("2001:db8::17"));
         let quoted = headers(&[("forwarded", r#"for=5.5.5.53;proto="a,b", for=10.0.0.9"#)]);
         assert_eq!(client_address(peer, &quoted, &rfc7239), ip("5.5.5.53"));
+        // A caller's unclosed quote cannot swallow the element the proxy
+        // appended after it.
+        for (line, caller) in [
+            (r#"for=10.50.0.1;host="a, for=203.0.113.60"#, "203.0.113.60"),
+            (r#"for=10.71.0.3;host=a"b, for=203.0.113.4"#, "203.0.113.4"),
+            (r#"for="203.0.113.96, for=203.0.113.8"#, "203.0.113.8"),
+            (r#"for=1.1.1.1;host="a, for="[2001:db8::1]:4711""#, "2001:db8::1"),
+        ] {
+            let forged = headers(&[("forwarded", line)]);
+            assert_eq!(client_address(peer, &forged, &rfc7239), ip(caller), "{line}");
+        }
         let split = headers(&[
             ("x-forwarded-for", "203.0.113.7"),
             ("x-forwarded-for", "10.0.0.9:80"),
