@@ -159,10 +159,17 @@ mod tests {
             (r#"for=10.50.0.1;host="a, for=203.0.113.60"#, "203.0.113.60"),
             (r#"for=10.71.0.3;host=a"b, for=203.0.113.4"#, "203.0.113.4"),
             (r#"for="203.0.113.96, for=203.0.113.8"#, "203.0.113.8"),
-            (r#"for=1.1.1.1;host="a, for="[2001:db8::1]:4711""#, "2001:db8::1"),
+            (
+                r#"for=1.1.1.1;host="a, for="[2001:db8::1]:4711""#,
+                "2001:db8::1",
+            ),
         ] {
             let forged = headers(&[("forwarded", line)]);
-            assert_eq!(client_address(peer, &forged, &rfc7239), ip(caller), "{line}");
+            assert_eq!(
+                client_address(peer, &forged, &rfc7239),
+                ip(caller),
+                "{line}"
+            );
         }
         let split = headers(&[
             ("x-forwarded-for", "203.0.113.7"),
