@@ -25,7 +25,7 @@ ALLOWED = {
     "net": set(),
     "tls": {"net"},
     # the core
-    "crypto": {"fault"},
+    "crypto": {"domain", "fault"},
     "store": {"domain", "fault"},
     "keys": {"domain", "fault", "crypto", "store"},
     "key_fetch": {"crypto", "fault"},

@@ -15,6 +15,7 @@ use crate::domain::client::{
     validate_federated_identities, validate_grant_types, validate_token_ttl, validate_url,
 };
 use crate::domain::scope::Scope;
+use crate::domain::tls_subject::{TlsSubject, TlsSubjectKind};
 use crate::fault::Fault;
 use crate::keys::KeyStatus;
 use crate::store::{Store, StoreError, StoredKey};
@@ -98,6 +99,25 @@ pub struct NewClient {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub federated_identities: Vec<IdentityView>,
+    /// `tls_client_auth`: the one certificate subject (RFC 8705 §2.1.2) —
+    /// a distinguished name (RFC 4514) or one SAN.
+    #[schema(nullable)]
+    pub tls_client_auth_subject_dn: Option<String>,
+    #[schema(nullable)]
+    pub tls_client_auth_san_dns: Option<String>,
+    #[schema(nullable)]
+    pub tls_client_auth_san_uri: Option<String>,
+    #[schema(nullable)]
+    pub tls_client_auth_san_ip: Option<String>,
+    #[schema(nullable)]
+    pub tls_client_auth_san_email: Option<String>,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 8705 §3.4: tokens are bound to the client's TLS certificate
+    /// (always so for the two certificate methods).
+    #[serde(default)]
+    pub tls_client_certificate_bound_access_tokens: bool,
 }
 
 /// A change to a client; `None` leaves a field as it is. For the two
@@ -133,6 +153,27 @@ pub struct ClientChanges {
     pub jwks_uri: Option<Option<String>>,
     #[schema(nullable)]
     pub federated_identities: Option<Vec<IdentityView>>,
+    /// Setting one subject field replaces the registered subject; `null`
+    /// on the registered one clears it.
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub tls_client_auth_subject_dn: Option<Option<String>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub tls_client_auth_san_dns: Option<Option<String>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub tls_client_auth_san_uri: Option<Option<String>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub tls_client_auth_san_ip: Option<Option<String>>,
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub tls_client_auth_san_email: Option<Option<String>>,
+    #[schema(nullable)]
+    pub dpop_bound_access_tokens: Option<bool>,
+    #[schema(nullable)]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
 }
 
 /// Distinguishes `"field": null` (clear) from an absent field (keep).
@@ -168,6 +209,20 @@ pub struct ClientView {
     pub jwks_uri: Option<String>,
     #[serde(default)]
     pub federated_identities: Vec<IdentityView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_email: Option<String>,
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
+    #[serde(default)]
+    pub tls_client_certificate_bound_access_tokens: bool,
 }
 
 impl From<&Client> for ClientView {
@@ -188,8 +243,44 @@ impl From<&Client> for ClientView {
             jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
             jwks_uri: c.jwks_uri.clone(),
             federated_identities: c.federated.iter().map(IdentityView::from).collect(),
+            tls_client_auth_subject_dn: subject_of(c, TlsSubjectKind::Dn),
+            tls_client_auth_san_dns: subject_of(c, TlsSubjectKind::SanDns),
+            tls_client_auth_san_uri: subject_of(c, TlsSubjectKind::SanUri),
+            tls_client_auth_san_ip: subject_of(c, TlsSubjectKind::SanIp),
+            tls_client_auth_san_email: subject_of(c, TlsSubjectKind::SanEmail),
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            tls_client_certificate_bound_access_tokens: c
+                .tls_client_certificate_bound_access_tokens,
         }
     }
+}
+
+/// The registered subject's value, if it is of `kind`.
+fn subject_of(client: &Client, kind: TlsSubjectKind) -> Option<String> {
+    client
+        .tls_subject
+        .as_ref()
+        .filter(|s| s.kind == kind)
+        .map(|s| s.value.clone())
+}
+
+/// At most one subject from the five RFC 8705 §2.1.2 fields.
+fn one_subject(
+    fields: [(TlsSubjectKind, Option<&str>); 5],
+) -> Result<Option<TlsSubject>, FieldError> {
+    let mut given = fields
+        .into_iter()
+        .filter_map(|(kind, value)| value.map(|v| (kind, v)));
+    let first = given.next();
+    if let Some((kind, _)) = given.next() {
+        return Err(FieldError::new(
+            kind.field(),
+            "register exactly one subject: tls_client_auth_subject_dn or one tls_client_auth_san_* value",
+        ));
+    }
+    first
+        .map(|(kind, value)| TlsSubject::new(kind, value).map_err(FieldError::from))
+        .transpose()
 }
 
 /// A signing key as shown to operators: public facts only.
@@ -331,16 +422,38 @@ impl<'a> ClientAdmin<'a> {
         if let Some(ttl) = new.token_ttl {
             validate_token_ttl(ttl)?;
         }
+        let tls_subject = one_subject([
+            (
+                TlsSubjectKind::Dn,
+                new.tls_client_auth_subject_dn.as_deref(),
+            ),
+            (
+                TlsSubjectKind::SanDns,
+                new.tls_client_auth_san_dns.as_deref(),
+            ),
+            (
+                TlsSubjectKind::SanUri,
+                new.tls_client_auth_san_uri.as_deref(),
+            ),
+            (TlsSubjectKind::SanIp, new.tls_client_auth_san_ip.as_deref()),
+            (
+                TlsSubjectKind::SanEmail,
+                new.tls_client_auth_san_email.as_deref(),
+            ),
+        ])?;
         let keys = ClientKeys::new(new.jwks, new.jwks_uri, new.federated_identities)?;
         let auth_method = match &new.token_endpoint_auth_method {
             Some(name) => AuthMethod::parse(name)?,
+            None if tls_subject.is_some() => AuthMethod::TlsClientAuth,
             None if keys.any() => AuthMethod::PrivateKeyJwt,
             None => AuthMethod::default(),
         };
         if !auth_method.uses_secret() && imported.is_some() {
-            return Err(
-                FieldError::new("client_secret", "a private_key_jwt client has no secret").into(),
-            );
+            return Err(FieldError::new(
+                "client_secret",
+                format!("a {} client has no secret", auth_method.as_str()),
+            )
+            .into());
         }
         self.check_identities(&keys.federated, &new.client_id)
             .await?;
@@ -367,6 +480,10 @@ impl<'a> ClientAdmin<'a> {
             jwks: keys.jwks,
             jwks_uri: keys.jwks_uri,
             federated: keys.federated,
+            tls_subject,
+            dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+            tls_client_certificate_bound_access_tokens: new
+                .tls_client_certificate_bound_access_tokens,
             scopes,
             default_scopes,
             audiences: new.audiences,
@@ -493,6 +610,12 @@ impl<'a> ClientAdmin<'a> {
             }
             client.enabled = enabled;
         }
+        if let Some(dpop) = changes.dpop_bound_access_tokens {
+            client.dpop_bound_access_tokens = dpop;
+        }
+        if let Some(bound) = changes.tls_client_certificate_bound_access_tokens {
+            client.tls_client_certificate_bound_access_tokens = bound;
+        }
         clients::validate_consistency(client)?;
         client.updated_at = now.max(client.updated_at);
         Ok(())
@@ -559,7 +682,10 @@ impl<'a> ClientAdmin<'a> {
                 (false, true) => {
                     return Err(FieldError::new(
                         "token_endpoint_auth_method",
-                        "a private_key_jwt client has no secret to go back to: create a new client",
+                        format!(
+                            "a {} client has no secret to go back to: create a new client",
+                            client.auth_method.as_str()
+                        ),
                     )
                     .into());
                 }
@@ -575,6 +701,23 @@ impl<'a> ClientAdmin<'a> {
                 validate_url("jwks_uri", uri)?;
             }
             client.jwks_uri = uri.clone();
+        }
+        let subject_changes = [
+            (TlsSubjectKind::Dn, &changes.tls_client_auth_subject_dn),
+            (TlsSubjectKind::SanDns, &changes.tls_client_auth_san_dns),
+            (TlsSubjectKind::SanUri, &changes.tls_client_auth_san_uri),
+            (TlsSubjectKind::SanIp, &changes.tls_client_auth_san_ip),
+            (TlsSubjectKind::SanEmail, &changes.tls_client_auth_san_email),
+        ];
+        let set = one_subject(
+            subject_changes.map(|(kind, v)| (kind, v.as_ref().and_then(|v| v.as_deref()))),
+        )?;
+        if set.is_some() {
+            client.tls_subject = set;
+        } else if subject_changes.iter().any(|(kind, v)| {
+            matches!(v, Some(None)) && client.tls_subject.as_ref().is_some_and(|s| s.kind == *kind)
+        }) {
+            client.tls_subject = None;
         }
         if let Some(identities) = &changes.federated_identities {
             let identities: Vec<FederatedIdentity> =

@@ -127,7 +127,7 @@ pub enum ClientCommand {
         /// The client id: printable ASCII without spaces, e.g. svc:orders+v1.
         id: String,
         #[command(flatten)]
-        fields: ClientFields,
+        fields: Box<ClientFields>,
         /// Read the secret from standard input instead of generating one
         /// (to move a client from another server).
         #[arg(long)]
@@ -141,7 +141,7 @@ pub enum ClientCommand {
     Update {
         id: String,
         #[command(flatten)]
-        fields: ClientFields,
+        fields: Box<ClientFields>,
         /// Use the server's default token lifetime again.
         #[arg(long, conflicts_with = "ttl")]
         clear_ttl: bool,
@@ -187,8 +187,10 @@ pub struct ClientFields {
     /// (the default), or "" for a client that may only introspect and revoke.
     #[arg(long)]
     grant_types: Option<String>,
-    /// client_secret_basic (the default), client_secret_post or
-    /// private_key_jwt (implied by --jwks-file, --jwks-uri and --federated).
+    /// client_secret_basic (the default), client_secret_post,
+    /// private_key_jwt (implied by --jwks-file, --jwks-uri and --federated),
+    /// tls_client_auth (implied by --tls-subject-dn and --tls-san-*) or
+    /// self_signed_tls_client_auth (with --jwks-file or --jwks-uri).
     #[arg(long, value_name = "METHOD")]
     auth_method: Option<String>,
     /// The client's public keys, a JWK set file (private_key_jwt).
@@ -201,6 +203,26 @@ pub struct ClientFields {
     /// name and the exact subject of its tokens; repeat for several.
     #[arg(long = "federated", value_name = "ISSUER=SUBJECT", value_parser = parse_identity)]
     federated: Vec<IdentityView>,
+    /// tls_client_auth: the certificate's subject DN (RFC 4514, e.g.
+    /// "CN=orders,O=Example"); or one SAN with the options below.
+    #[arg(long, value_name = "DN", group = "tls_subject")]
+    tls_subject_dn: Option<String>,
+    #[arg(long, value_name = "NAME", group = "tls_subject")]
+    tls_san_dns: Option<String>,
+    #[arg(long, value_name = "URI", group = "tls_subject")]
+    tls_san_uri: Option<String>,
+    #[arg(long, value_name = "IP", group = "tls_subject")]
+    tls_san_ip: Option<String>,
+    #[arg(long, value_name = "EMAIL", group = "tls_subject")]
+    tls_san_email: Option<String>,
+    /// Every token request must carry a DPoP proof (RFC 9449); its tokens
+    /// are bound to the proof's key. "--dpop-bound-tokens false" turns it off.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    dpop_bound_tokens: Option<bool>,
+    /// Tokens are bound to the client's TLS certificate (RFC 8705 §3;
+    /// always so for tls_client_auth and self_signed_tls_client_auth).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    certificate_bound_tokens: Option<bool>,
 }
 
 fn parse_identity(raw: &str) -> Result<IdentityView, String> {
@@ -253,6 +275,15 @@ impl ClientFields {
             jwks: self.jwks_file.as_deref().map(read_jwks).transpose()?,
             jwks_uri: self.jwks_uri,
             federated_identities: self.federated,
+            tls_client_auth_subject_dn: self.tls_subject_dn,
+            tls_client_auth_san_dns: self.tls_san_dns,
+            tls_client_auth_san_uri: self.tls_san_uri,
+            tls_client_auth_san_ip: self.tls_san_ip,
+            tls_client_auth_san_email: self.tls_san_email,
+            dpop_bound_access_tokens: self.dpop_bound_tokens.unwrap_or(false),
+            tls_client_certificate_bound_access_tokens: self
+                .certificate_bound_tokens
+                .unwrap_or(false),
         })
     }
 
@@ -280,6 +311,13 @@ impl ClientFields {
             jwks,
             jwks_uri,
             federated_identities: (!self.federated.is_empty()).then_some(self.federated),
+            tls_client_auth_subject_dn: self.tls_subject_dn.map(Some),
+            tls_client_auth_san_dns: self.tls_san_dns.map(Some),
+            tls_client_auth_san_uri: self.tls_san_uri.map(Some),
+            tls_client_auth_san_ip: self.tls_san_ip.map(Some),
+            tls_client_auth_san_email: self.tls_san_email.map(Some),
+            dpop_bound_access_tokens: self.dpop_bound_tokens,
+            tls_client_certificate_bound_access_tokens: self.certificate_bound_tokens,
         })
     }
 }
@@ -636,6 +674,24 @@ fn describe(v: &ClientView) -> String {
             "\nfederated:        {}={}",
             identity.issuer, identity.subject
         ));
+    }
+    let subjects = [
+        ("tls_subject_dn:  ", &v.tls_client_auth_subject_dn),
+        ("tls_san_dns:     ", &v.tls_client_auth_san_dns),
+        ("tls_san_uri:     ", &v.tls_client_auth_san_uri),
+        ("tls_san_ip:      ", &v.tls_client_auth_san_ip),
+        ("tls_san_email:   ", &v.tls_client_auth_san_email),
+    ];
+    for (label, value) in subjects {
+        if let Some(value) = value {
+            keys.push_str(&format!("\n{label} {value}"));
+        }
+    }
+    if v.dpop_bound_access_tokens {
+        keys.push_str("\ndpop_bound:       yes (every token request needs a DPoP proof)");
+    }
+    if v.tls_client_certificate_bound_access_tokens {
+        keys.push_str("\ncert_bound:       yes (tokens bound to the TLS client certificate)");
     }
     format!(
         "client_id:        {}\nauth_method:      {}{keys}\nenabled:          {}\nscopes:           {}\ndefault_scopes:   {}\naudiences:        {}\ndefault_audience: {}\ngrant_types:      {}\ntoken_ttl:        {ttl}\ncreated_at:       {}\nupdated_at:       {}",

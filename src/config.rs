@@ -9,6 +9,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::crypto::certificate::ClientCa;
 use crate::crypto::{Algorithm, KeyEncryptionKey};
 pub use crate::domain::Secret;
 use crate::domain::ThrottleSettings;
@@ -59,6 +60,10 @@ const SETTINGS: &[(&str, &str)] = &[
     ("admin_scope", "TOKENMINT_ADMIN_SCOPE"),
     ("tls_cert", "TOKENMINT_TLS_CERT"),
     ("tls_key", "TOKENMINT_TLS_KEY"),
+    ("tls_client_ca", "TOKENMINT_TLS_CLIENT_CA"),
+    ("tls_client_cert_header", "TOKENMINT_TLS_CLIENT_CERT_HEADER"),
+    ("mtls_base_url", "TOKENMINT_MTLS_BASE_URL"),
+    ("dpop_nonce", "TOKENMINT_DPOP_NONCE"),
 ];
 
 /// The settings whose values are secrets: each may also be given as a file
@@ -116,6 +121,22 @@ pub struct Config {
     pub fetch_timeout: u64,
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the caller.
     pub trusted_proxies: TrustedProxies,
+    pub sender_constraints: SenderConstraints,
+}
+
+/// Mutual TLS (RFC 8705) and DPoP (RFC 9449) settings.
+#[derive(Debug, Clone, Default)]
+pub struct SenderConstraints {
+    /// The CA that `tls_client_auth` certificates chain to.
+    pub client_ca: Option<ClientCa>,
+    /// The header a trusted TLS-terminating proxy puts the client
+    /// certificate in (lower-case).
+    pub client_cert_header: Option<String>,
+    /// Where the endpoints are also reachable with mutual TLS
+    /// (`mtls_endpoint_aliases`, RFC 8705 §5).
+    pub mtls_base_url: Option<String>,
+    /// DPoP proofs must carry a server nonce (RFC 9449 §8).
+    pub dpop_nonce: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -278,11 +299,7 @@ impl RawSettings {
                 .and_then(|s| u32::try_from(s).ok())
                 .ok_or_else(|| format!("expected a duration from 1s to 1d such as 1h, got '{v}'"))
         })?;
-        let allow_http_fetch = self.require("allow_http_fetch", |v| match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(format!("expected 'true' or 'false', got '{v}'")),
-        })?;
+        let allow_http_fetch = self.require("allow_http_fetch", parse_bool)?;
         let fetch_timeout = self.require("fetch_timeout", |v| {
             parse_duration(v)
                 .filter(|s| (1..=60).contains(s))
@@ -293,6 +310,7 @@ impl RawSettings {
             .parse("trusted_proxies", TrustedProxies::parse)?
             .unwrap_or_default()
             .with_header(forwarded_header);
+        let sender_constraints = self.sender_constraints(&trusted_proxies)?;
         let log = self.get("log").unwrap_or("info").to_owned();
         let log_format = self.require("log_format", |v| match v {
             "text" => Ok(LogFormat::Text),
@@ -325,6 +343,49 @@ impl RawSettings {
             allow_http_fetch,
             fetch_timeout,
             trusted_proxies,
+            sender_constraints,
+        })
+    }
+
+    fn sender_constraints(
+        &self,
+        trusted_proxies: &TrustedProxies,
+    ) -> Result<SenderConstraints, ConfigError> {
+        let given = |key: &str| self.get(key).filter(|v| !v.trim().is_empty());
+        let client_ca = given("tls_client_ca")
+            .map(|path| ClientCa::from_pem_file(Path::new(path)))
+            .transpose()
+            .map_err(|e| invalid("tls_client_ca", &e))?;
+        let client_cert_header = given("tls_client_cert_header")
+            .map(|name| {
+                let name = name.trim().to_ascii_lowercase();
+                let token = name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+                if !token {
+                    return Err(invalid(
+                        "tls_client_cert_header",
+                        "is not an HTTP header name",
+                    ));
+                }
+                if trusted_proxies.is_empty() {
+                    return Err(invalid(
+                        "tls_client_cert_header",
+                        "needs trusted_proxies: the header is believed only from them",
+                    ));
+                }
+                Ok(name)
+            })
+            .transpose()?;
+        let mtls_base_url = given("mtls_base_url")
+            .map(|v| parse_issuer(v).map_err(|e| invalid("mtls_base_url", &e)))
+            .transpose()?;
+        let dpop_nonce = self.require("dpop_nonce", parse_bool)?;
+        Ok(SenderConstraints {
+            client_ca,
+            client_cert_header,
+            mtls_base_url,
+            dpop_nonce,
         })
     }
 
@@ -583,6 +644,14 @@ fn positive(v: &str, max: u32) -> Result<u32, String> {
 /// RFC 8414 §2: the issuer is an `https` URL with no query or fragment; plain
 /// `http` is accepted for local use. A trailing slash is dropped so that
 /// endpoint URLs join cleanly.
+fn parse_bool(v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("expected 'true' or 'false', got '{v}'")),
+    }
+}
+
 fn parse_issuer(v: &str) -> Result<String, String> {
     let ok_scheme = v.starts_with("https://") || v.starts_with("http://");
     if !ok_scheme || v.contains(['?', '#', ' ']) || v.split("://").nth(1).is_none_or(str::is_empty)

@@ -165,6 +165,12 @@ pub struct KeyRing {
 }
 
 impl KeyRing {
+    /// A key for one purpose derived from the key-encryption key: the same
+    /// on every instance of a deployment (DPoP nonces are made with one).
+    pub fn derived_key(&self, label: &str) -> aws_lc_rs::hmac::Key {
+        self.kek.derive_hmac_key(label)
+    }
+
     /// Loads the keys, creating one that activates now when there is no
     /// active key of the configured algorithm.
     pub async fn open(

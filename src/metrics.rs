@@ -30,6 +30,8 @@ pub enum AuthFailure {
     BadAssertion,
     /// A client assertion whose keys could not be fetched.
     KeysUnavailable,
+    /// No TLS client certificate, or not the one the client registered.
+    BadCertificate,
 }
 
 impl AuthFailure {
@@ -40,6 +42,7 @@ impl AuthFailure {
             Self::Throttled => "throttled",
             Self::BadAssertion => "bad_assertion",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::BadCertificate => "bad_certificate",
         }
     }
 }

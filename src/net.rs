@@ -55,6 +55,10 @@ impl<IO> Limited<IO> {
         }
     }
 
+    pub fn get_ref(&self) -> &IO {
+        &self.io
+    }
+
     /// The connection and its place, apart (to wrap the connection in TLS).
     pub fn into_parts(self) -> (IO, OwnedSemaphorePermit) {
         (self.io, self.place)
@@ -132,7 +136,18 @@ pub trait Accept: Send {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
     /// The next connection, with the peer's address.
     fn accept(&mut self) -> impl std::future::Future<Output = (Self::Io, SocketAddr)> + Send;
+
+    /// The certificate chain the peer presented in its TLS handshake.
+    fn client_chain(_io: &Self::Io) -> Option<ClientCertChain> {
+        None
+    }
 }
+
+/// A TLS client's certificate chain, leaf first, in DER; set on every
+/// request of the connection. The handshake proved the peer holds the
+/// leaf's private key.
+#[derive(Debug, Clone)]
+pub struct ClientCertChain(pub std::sync::Arc<[Vec<u8>]>);
 
 /// Plain TCP under the connection cap.
 pub struct TcpAccept {

@@ -8,17 +8,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::http::HeaderName;
 use tokio::net::TcpListener;
 
 use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
 use crate::fault::Cause;
-use crate::http::{AppState, Surface, router, serve};
+use crate::http::{AppState, MtlsSettings, Surface, router, serve};
 use crate::key_fetch::{FetchSettings, KeyFetcher};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
 use crate::metrics::Metrics;
 use crate::net::{ConnectionLimit, TcpAccept};
+use crate::oauth::dpop::DpopVerifier;
 use crate::oauth::metadata::TOKEN_PATH;
 use crate::oauth::throttle::Throttle;
 use crate::oauth::{AssertionAuthenticator, AssertionSettings, ClientAuthenticator, TokenService};
@@ -134,6 +136,7 @@ impl Application {
                 token_endpoint: format!("{issuer}{TOKEN_PATH}"),
                 issuer: issuer.clone(),
                 max_age: i64::from(config.assertion_max_age),
+                client_ca: config.sender_constraints.client_ca.clone(),
             },
             metrics.clone(),
         );
@@ -145,9 +148,21 @@ impl Application {
             Throttle::new(&config.throttle),
             metrics.clone(),
         );
+        let constraints = &config.sender_constraints;
+        let token_endpoints: Vec<String> = std::iter::once(&issuer)
+            .chain(&constraints.mtls_base_url)
+            .map(|base| format!("{base}{TOKEN_PATH}"))
+            .collect();
+        let dpop = DpopVerifier::new(
+            &token_endpoints,
+            constraints
+                .dpop_nonce
+                .then(|| keys.derived_key("tokenmint dpop nonce v1")),
+        );
         let tokens = TokenService::new(
             store.clone(),
             auth,
+            dpop,
             keys.clone(),
             issuer.clone(),
             config.token_ttl,
@@ -160,6 +175,15 @@ impl Application {
             admin_scope: config.admin_scope.as_str().into(),
             draining: Arc::default(),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            mtls: Arc::new(MtlsSettings {
+                tls_listener: tls.is_some(),
+                client_ca: constraints.client_ca.is_some(),
+                base_url: constraints.mtls_base_url.clone(),
+                cert_header: constraints
+                    .client_cert_header
+                    .as_deref()
+                    .and_then(|h| HeaderName::from_bytes(h.as_bytes()).ok()),
+            }),
         };
         let admin_listener = bind_private(config.admin_listen, "admin_listen").await?;
         // The same address as the admin API means "on the admin listener"

@@ -12,13 +12,21 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::rustls::client::danger::HandshakeSignatureValid;
+use tokio_rustls::rustls::crypto::WebPkiSupportedAlgorithms;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use tokio_rustls::rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use tokio_rustls::rustls::{
+    DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::{TlsAcceptor, rustls};
 
-use crate::net::{Accept, ConnectionLimit, Limited, accept_tcp};
+use crate::net::{Accept, ClientCertChain, ConnectionLimit, Limited, accept_tcp};
+
+/// The longest client chain kept per connection.
+const MAX_CHAIN_LEN: usize = 8;
 
 /// A client that has not finished its handshake by then is dropped.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,15 +44,70 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, Strin
     }
     let key = PrivateKeyDer::from_pem_file(key)
         .map_err(|e| format!("cannot read the private key {}: {e}", key.display()))?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let algorithms = provider.signature_verification_algorithms;
+    let mut config = ServerConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_no_client_auth()
+        .with_client_cert_verifier(Arc::new(AnyClientCertificate(algorithms)))
         .with_single_cert(chain, key)
         .map_err(|e| format!("the certificate and key do not make a usable pair: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Asks every client for a certificate (RFC 8705 §2: requested, not
+/// required) and accepts any, self-signed ones included: whether one
+/// authenticates a client is decided per request against that client's
+/// registration (`oauth::certificate_auth`). What the handshake does check
+/// is the CertificateVerify signature, so a peer that presents a
+/// certificate holds its private key.
+#[derive(Debug)]
+struct AnyClientCertificate(WebPkiSupportedAlgorithms);
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
 }
 
 pub struct TlsListener {
@@ -80,6 +143,16 @@ impl TlsListener {
 
 impl Accept for TlsListener {
     type Io = Limited<TlsStream<TcpStream>>;
+
+    fn client_chain(io: &Self::Io) -> Option<ClientCertChain> {
+        let certificates = io.get_ref().get_ref().1.peer_certificates()?;
+        let chain: Vec<Vec<u8>> = certificates
+            .iter()
+            .take(MAX_CHAIN_LEN)
+            .map(|c| c.to_vec())
+            .collect();
+        (!chain.is_empty()).then(|| ClientCertChain(chain.into()))
+    }
 
     /// The next connection whose handshake has completed.
     async fn accept(&mut self) -> (Self::Io, SocketAddr) {

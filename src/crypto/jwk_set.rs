@@ -77,10 +77,25 @@ enum Verifier {
     Parsed(ParsedPublicKey),
 }
 
+/// A public key as an X.509 certificate carries it (the bytes of its
+/// SubjectPublicKeyInfo bit string), for comparing a certificate with a
+/// registered JWK (RFC 8705 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawPublicKey {
+    /// The DER `RSAPublicKey` (RFC 8017 §A.1.1); DER is canonical, so equal
+    /// keys have equal bytes.
+    Rsa(Vec<u8>),
+    /// The uncompressed point, `04 || x || y`.
+    P256(Vec<u8>),
+    /// The 32-byte encoded point.
+    Ed25519(Vec<u8>),
+}
+
 /// One public key of a set.
 #[derive(Clone)]
 struct PublicKey {
     kid: Option<String>,
+    raw: RawPublicKey,
     /// The JWK's `alg`, when it names one: the key then verifies that
     /// algorithm only (RFC 7517 §4.4).
     alg: Option<AssertionAlg>,
@@ -197,6 +212,8 @@ impl KeySet {
             .flatten()
             .map(|(family, key)| PublicKey {
                 kid: None,
+                // Matches no certificate: the decoy is never a registered key.
+                raw: RawPublicKey::Ed25519(Vec::new()),
                 alg: None,
                 family,
                 verifier: Verifier::Parsed(key),
@@ -217,6 +234,11 @@ impl KeySet {
         let key = parse_key(jwk).map_err(JwksError)?;
         let thumbprint = thumbprint(jwk).ok_or_else(|| JwksError("incomplete key".to_owned()))?;
         Ok((Self { keys: vec![key] }, thumbprint))
+    }
+
+    /// Whether `key` is one of the set's keys.
+    pub fn holds(&self, key: &RawPublicKey) -> bool {
+        self.keys.iter().any(|k| k.raw == *key)
     }
 
     /// Whether a key with this `kid` is in the set (an unknown one may mean
@@ -270,7 +292,7 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
         })?),
     };
     let kty = text("kty")?.ok_or("\"kty\" is missing")?;
-    let (family, verifier) = match kty {
+    let (family, verifier, raw) = match kty {
         "RSA" => {
             let n = bytes("n")?;
             let e = bytes("e")?;
@@ -290,7 +312,12 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
             if !e_value.is_some_and(|e| e >= 65_537 && e % 2 == 1 && e < 1 << 32) {
                 return Err("an RSA public exponent must be odd, at least 65537".to_owned());
             }
-            (Family::Rsa, Verifier::Rsa(RsaPublicKeyComponents { n, e }))
+            let raw = RawPublicKey::Rsa(der_sequence(&[der_integer(&n), der_integer(&e)]));
+            (
+                Family::Rsa,
+                Verifier::Rsa(RsaPublicKeyComponents { n, e }),
+                raw,
+            )
         }
         "EC" => {
             if text("crv")? != Some("P-256") {
@@ -305,7 +332,11 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
             // rather than failing every request.
             let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
                 .map_err(|_| "the EC point is not on P-256".to_owned())?;
-            (Family::P256, Verifier::Parsed(key))
+            (
+                Family::P256,
+                Verifier::Parsed(key),
+                RawPublicKey::P256(point),
+            )
         }
         "OKP" => {
             if text("crv")? != Some("Ed25519") {
@@ -320,7 +351,11 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
             }
             let key = ParsedPublicKey::new(&ED25519, &x)
                 .map_err(|_| "the Ed25519 key does not parse".to_owned())?;
-            (Family::Ed25519, Verifier::Parsed(key))
+            (
+                Family::Ed25519,
+                Verifier::Parsed(key),
+                RawPublicKey::Ed25519(x),
+            )
         }
         "oct" => return Err("symmetric keys are not accepted".to_owned()),
         other => {
@@ -337,10 +372,48 @@ fn parse_key(jwk: &serde_json::Map<String, serde_json::Value>) -> Result<PublicK
     }
     Ok(PublicKey {
         kid: text("kid")?.map(str::to_owned),
+        raw,
         alg,
         family,
         verifier,
     })
+}
+
+/// A DER INTEGER of an unsigned big-endian value (X.690 §8.3: minimal, with
+/// a leading zero when the top bit is set).
+fn der_integer(unsigned: &[u8]) -> Vec<u8> {
+    let trimmed: &[u8] = match unsigned.iter().position(|b| *b != 0) {
+        Some(i) => &unsigned[i..],
+        None => &[0],
+    };
+    let mut content = Vec::with_capacity(trimmed.len() + 1);
+    if trimmed[0] & 0x80 != 0 {
+        content.push(0);
+    }
+    content.extend_from_slice(trimmed);
+    der_tlv(0x02, &content)
+}
+
+fn der_sequence(items: &[Vec<u8>]) -> Vec<u8> {
+    der_tlv(0x30, &items.concat())
+}
+
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(bytes.len() - 1);
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+    out.extend_from_slice(content);
+    out
 }
 
 /// RFC 7638 §3: SHA-256 over the key's required members, in lexicographic

@@ -11,12 +11,19 @@ use std::fmt;
 use std::path::Path;
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use aws_lc_rs::hmac;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
 use super::{CryptoError, random_bytes};
 
-pub struct KeyEncryptionKey(LessSafeKey);
+pub struct KeyEncryptionKey {
+    aead: LessSafeKey,
+    /// HMAC keyed with the KEK itself, from which per-purpose keys are
+    /// derived (HKDF-Expand-like, RFC 5869 §2.3, one block): secrets every
+    /// instance sharing the KEK shares, without storing any.
+    derivation: hmac::Key,
+}
 
 /// Why the KEK file of the embedded store could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +60,10 @@ impl KeyEncryptionKey {
         }
         let key = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| "rejected by AES-256-GCM".to_owned())?;
-        Ok(Self(LessSafeKey::new(key)))
+        Ok(Self {
+            aead: LessSafeKey::new(key),
+            derivation: hmac::Key::new(hmac::HMAC_SHA256, bytes),
+        })
     }
 
     /// Reads the KEK from `path`, or creates it there (mode 0600) when the
@@ -73,11 +83,23 @@ impl KeyEncryptionKey {
         }
     }
 
+    /// An HMAC-SHA256 key for one purpose (`label`), the same on every
+    /// instance holding this KEK, and unrelated to the sealing key and to
+    /// other labels' keys.
+    pub fn derive_hmac_key(&self, label: &str) -> hmac::Key {
+        let mut input = label.as_bytes().to_vec();
+        input.push(1);
+        hmac::Key::new(
+            hmac::HMAC_SHA256,
+            hmac::sign(&self.derivation, &input).as_ref(),
+        )
+    }
+
     /// `nonce || ciphertext || tag`.
     pub fn seal(&self, associated: &str, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let nonce_bytes = random_bytes::<NONCE_LEN>()?;
         let mut in_out = plaintext.to_vec();
-        self.0
+        self.aead
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce_bytes),
                 Aad::from(associated.as_bytes()),
@@ -102,7 +124,7 @@ impl KeyEncryptionKey {
             Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError("bad nonce"))?;
         let mut in_out = ciphertext.to_vec();
         let plain = self
-            .0
+            .aead
             .open_in_place(nonce, Aad::from(associated.as_bytes()), &mut in_out)
             .map_err(|_| wrong)?;
         Ok(plain.to_vec())

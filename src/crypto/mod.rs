@@ -2,6 +2,7 @@
 //! argon2id hashing), JWT signing keys, and the key-encryption key that seals
 //! private keys at rest. Nothing here knows about HTTP or SQL.
 
+pub mod certificate;
 mod jwk_set;
 mod kek;
 mod permits;
@@ -12,6 +13,7 @@ mod verified_cache;
 
 pub use jwk_set::{
     AssertionAlg, CompactJws, JwksError, KeySet, MAX_JWKS_BYTES, MAX_JWT_BYTES, MalformedJws,
+    RawPublicKey,
 };
 pub use kek::KeyEncryptionKey;
 pub use permits::Lane;

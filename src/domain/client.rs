@@ -7,6 +7,7 @@
 use std::fmt;
 
 use super::scope::{Scope, ScopeError};
+use super::tls_subject::{SubjectError, TlsSubject};
 
 /// The only grant tokenmint implements (RFC 6749 §4.4).
 pub const CLIENT_CREDENTIALS: &str = "client_credentials";
@@ -38,13 +39,21 @@ pub enum AuthMethod {
     /// platform token from a trusted issuer naming one of the client's
     /// federated identities (RFC 7523 §2.2). The client has no secret.
     PrivateKeyJwt,
+    /// A certificate that chains to the configured client CA and carries the
+    /// registered subject (RFC 8705 §2.1).
+    TlsClientAuth,
+    /// A certificate whose public key is one of the client's registered keys
+    /// (RFC 8705 §2.2); self-signed certificates are the point.
+    SelfSignedTlsClientAuth,
 }
 
 impl AuthMethod {
-    pub const ALL: [AuthMethod; 3] = [
+    pub const ALL: [AuthMethod; 5] = [
         Self::ClientSecretBasic,
         Self::ClientSecretPost,
         Self::PrivateKeyJwt,
+        Self::TlsClientAuth,
+        Self::SelfSignedTlsClientAuth,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,6 +61,8 @@ impl AuthMethod {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
             Self::PrivateKeyJwt => "private_key_jwt",
+            Self::TlsClientAuth => "tls_client_auth",
+            Self::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
         }
     }
 
@@ -63,7 +74,7 @@ impl AuthMethod {
                 FieldError::new(
                     "token_endpoint_auth_method",
                     format!(
-                        "'{}' is not supported; use client_secret_basic, client_secret_post or private_key_jwt",
+                        "'{}' is not supported; use client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or self_signed_tls_client_auth",
                         name.escape_debug()
                     ),
                 )
@@ -71,7 +82,19 @@ impl AuthMethod {
     }
 
     pub fn uses_secret(self) -> bool {
-        self != Self::PrivateKeyJwt
+        matches!(self, Self::ClientSecretBasic | Self::ClientSecretPost)
+    }
+
+    /// Whether the client's registered keys (`jwks`, `jwks_uri`) are how it
+    /// authenticates.
+    pub fn uses_keys(self) -> bool {
+        matches!(self, Self::PrivateKeyJwt | Self::SelfSignedTlsClientAuth)
+    }
+
+    /// Whether the client authenticates with a TLS client certificate
+    /// (RFC 8705 §2); its tokens are then always certificate-bound.
+    pub fn uses_certificate(self) -> bool {
+        matches!(self, Self::TlsClientAuth | Self::SelfSignedTlsClientAuth)
     }
 }
 
@@ -108,6 +131,15 @@ pub struct Client {
     pub jwks_uri: Option<String>,
     /// Platform identities that authenticate this client.
     pub federated: Vec<FederatedIdentity>,
+    /// The certificate subject of a `tls_client_auth` client.
+    pub tls_subject: Option<TlsSubject>,
+    /// RFC 9449 §5.2: the client must send a DPoP proof, and all its tokens
+    /// are DPoP-bound.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 8705 §3.4: tokens issued over a connection that presented a
+    /// client certificate are bound to it (always so for the certificate
+    /// methods).
+    pub tls_client_certificate_bound_access_tokens: bool,
     /// Scopes the client may request.
     pub scopes: Scope,
     /// Scopes granted when the request names none (RFC 6749 §3.3 lets the
@@ -184,6 +216,9 @@ impl Client {
             jwks: None,
             jwks_uri: None,
             federated: vec![],
+            tls_subject: None,
+            dpop_bound_access_tokens: false,
+            tls_client_certificate_bound_access_tokens: false,
             default_scopes: scopes.clone(),
             scopes,
             audiences: vec![],
@@ -204,6 +239,12 @@ impl Client {
 pub struct FieldError {
     pub field: &'static str,
     pub reason: String,
+}
+
+impl From<SubjectError> for FieldError {
+    fn from(e: SubjectError) -> Self {
+        Self::new(e.field, e.reason)
+    }
 }
 
 impl FieldError {
@@ -391,33 +432,63 @@ pub fn validate_federated_identities(identities: &[FederatedIdentity]) -> Result
 /// Checks the rules that tie fields together; run after every change.
 pub fn validate_consistency(client: &Client) -> Result<(), FieldError> {
     let method = "token_endpoint_auth_method";
-    if client.auth_method.uses_secret() {
-        if client.secrets.is_none() {
-            return Err(FieldError::new(method, "a secret client needs a secret"));
-        }
-        if client.jwks.is_some() || client.jwks_uri.is_some() || !client.federated.is_empty() {
-            return Err(FieldError::new(
-                method,
-                "jwks, jwks_uri and federated_identities need private_key_jwt",
-            ));
-        }
-    } else {
-        if client.secrets.is_some() {
-            return Err(FieldError::new(
-                method,
-                "a private_key_jwt client has no secret",
-            ));
-        }
-        if client.jwks.is_some() && client.jwks_uri.is_some() {
-            return Err(FieldError::new(
-                "jwks_uri",
-                "register keys inline (jwks) or by URL (jwks_uri), not both",
-            ));
-        }
-        if client.jwks.is_none() && client.jwks_uri.is_none() && client.federated.is_empty() {
+    let name = client.auth_method.as_str();
+    let has_keys = client.jwks.is_some() || client.jwks_uri.is_some();
+    if client.auth_method.uses_secret() != client.secrets.is_some() {
+        return Err(FieldError::new(
+            method,
+            if client.secrets.is_some() {
+                format!("a {name} client has no secret")
+            } else {
+                "a secret client needs a secret".to_owned()
+            },
+        ));
+    }
+    if has_keys && !client.auth_method.uses_keys() {
+        return Err(FieldError::new(
+            method,
+            "jwks and jwks_uri need private_key_jwt or self_signed_tls_client_auth",
+        ));
+    }
+    if !client.federated.is_empty() && client.auth_method != AuthMethod::PrivateKeyJwt {
+        return Err(FieldError::new(
+            method,
+            "federated_identities need private_key_jwt",
+        ));
+    }
+    if client.jwks.is_some() && client.jwks_uri.is_some() {
+        return Err(FieldError::new(
+            "jwks_uri",
+            "register keys inline (jwks) or by URL (jwks_uri), not both",
+        ));
+    }
+    match client.auth_method {
+        AuthMethod::PrivateKeyJwt if !has_keys && client.federated.is_empty() => {
             return Err(FieldError::new(
                 method,
                 "private_key_jwt needs jwks, jwks_uri or federated_identities",
+            ));
+        }
+        AuthMethod::SelfSignedTlsClientAuth if !has_keys => {
+            return Err(FieldError::new(
+                method,
+                "self_signed_tls_client_auth needs jwks or jwks_uri: the certificate's key must be one of them",
+            ));
+        }
+        _ => {}
+    }
+    match (client.auth_method, &client.tls_subject) {
+        (AuthMethod::TlsClientAuth, None) => {
+            return Err(FieldError::new(
+                method,
+                "tls_client_auth needs exactly one subject: tls_client_auth_subject_dn or one tls_client_auth_san_* value",
+            ));
+        }
+        (AuthMethod::TlsClientAuth, Some(_)) | (_, None) => {}
+        (_, Some(subject)) => {
+            return Err(FieldError::new(
+                subject.kind.field(),
+                "a certificate subject needs tls_client_auth",
             ));
         }
     }

@@ -7,6 +7,7 @@ pub mod client;
 pub mod issuer;
 pub mod network;
 pub mod scope;
+pub mod tls_subject;
 
 use std::fmt;
 use std::time::Duration;

@@ -14,7 +14,7 @@ use crate::oauth::metadata::{JWKS_PATH, server_metadata};
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
     responses((status = 200, description = "RFC 8414 authorization server metadata", body = Object)))]
 pub async fn metadata(State(app): State<AppState>) -> Response {
-    let document = server_metadata(app.tokens.issuer(), &Algorithm::ALL);
+    let document = server_metadata(app.tokens.issuer(), &Algorithm::ALL, &app.mtls.offer());
     ([(CACHE_CONTROL, "public, max-age=3600")], Json(document)).into_response()
 }
 

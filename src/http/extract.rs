@@ -10,7 +10,7 @@ use super::MAX_BODY_BYTES;
 use super::client_address::ClientAddress;
 use crate::fault::Fault;
 use crate::oauth::OAuthError;
-use crate::oauth::client_auth::{ClientCredentials, parse_basic};
+use crate::oauth::client_auth::{ClientCredentials, PresentedCertificate, parse_basic};
 use crate::oauth::params::FormParams;
 
 /// Everything a client-authenticating endpoint reads from a request: the
@@ -20,6 +20,10 @@ pub struct ClientRequest {
     pub address: std::net::IpAddr,
     pub basic: Option<ClientCredentials>,
     pub params: FormParams,
+    /// The values of every `DPoP` header (RFC 9449 §4.1), unchecked.
+    pub dpop: Vec<Vec<u8>>,
+    /// The client certificate (`http::client_certificate`).
+    pub certificate: Option<PresentedCertificate>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for ClientRequest {
@@ -32,6 +36,13 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
             .get::<ClientAddress>()
             .map(|a| a.0)
             .ok_or_else(|| Fault::internal("the request has no caller address"))?;
+        let certificate = parts.extensions.get::<PresentedCertificate>().cloned();
+        let dpop = parts
+            .headers
+            .get_all("dpop")
+            .iter()
+            .map(|v| v.as_bytes().to_vec())
+            .collect();
         let BasicAuth(basic) = BasicAuth::from_request_parts(&mut parts, state).await?;
         let OAuthForm(params) =
             OAuthForm::from_request(Request::from_parts(parts, body), state).await?;
@@ -39,6 +50,8 @@ impl<S: Send + Sync> FromRequest<S> for ClientRequest {
             address,
             basic,
             params,
+            dpop,
+            certificate,
         })
     }
 }

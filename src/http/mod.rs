@@ -4,6 +4,7 @@
 
 mod admin;
 mod client_address;
+mod client_certificate;
 mod discovery;
 mod extract;
 mod health;
@@ -13,6 +14,7 @@ mod response;
 mod serve;
 mod token;
 
+pub use client_certificate::MtlsSettings;
 pub use serve::serve;
 
 use std::sync::Arc;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Reverse proxies whose forwarding headers name the caller.
     pub trusted_proxies: Arc<TrustedProxies>,
+    /// How client certificates reach us (RFC 8705).
+    pub mtls: Arc<MtlsSettings>,
 }
 
 /// Which routes a listener serves. Every listener also answers `/healthz`,

@@ -17,7 +17,9 @@ use tracing::Instrument;
 
 use super::AppState;
 use super::client_address::{ClientAddress, client_address};
+use super::client_certificate::presented_certificate;
 use crate::domain::log_excerpt;
+use crate::net::ClientCertChain;
 use crate::telemetry;
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -72,6 +74,18 @@ pub async fn request_context(
     let client = peer.map(|peer| client_address(peer, request.headers(), &app.trusted_proxies));
     if let Some(client) = client {
         request.extensions_mut().insert(ClientAddress(client));
+    }
+    if let Some(peer) = peer {
+        let certificate = presented_certificate(
+            request.extensions().get::<ClientCertChain>(),
+            request.headers(),
+            peer,
+            &app.mtls,
+            &app.trusted_proxies,
+        );
+        if let Some(certificate) = certificate {
+            request.extensions_mut().insert(certificate);
+        }
     }
     let span = tracing::info_span!(
         parent: &server,

@@ -26,9 +26,19 @@ pub const NO_STORE: [(HeaderName, HeaderValue); 2] = [
 /// Seconds a client should wait before retrying after a 503.
 const RETRY_AFTER_SECS: &str = "5";
 
+/// RFC 9449 §8.1: where the server hands out its DPoP nonce.
+pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
+
 impl IntoResponse for TokenResponse {
-    fn into_response(self) -> Response {
-        (NO_STORE, Json(self)).into_response()
+    fn into_response(mut self) -> Response {
+        let nonce = self.dpop_nonce.take();
+        let mut response = (NO_STORE, Json(self)).into_response();
+        // §8.2: a fresh nonce with the success, so the next proof needs no
+        // extra round trip.
+        if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+            response.headers_mut().insert(DPOP_NONCE, value);
+        }
+        response
     }
 }
 
@@ -115,6 +125,11 @@ impl IntoResponse for OAuthError {
                     WWW_AUTHENTICATE,
                     HeaderValue::from_static("Basic realm=\"tokenmint\""),
                 );
+            }
+            Self::UseDpopNonce { nonce } => {
+                if let Ok(value) = HeaderValue::from_str(&nonce) {
+                    headers.insert(DPOP_NONCE, value);
+                }
             }
             Self::Throttled { retry_after } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));

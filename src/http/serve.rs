@@ -27,8 +27,8 @@ use crate::net::Accept;
 /// Serves `router` on the connections `accept` yields until `shutdown`
 /// completes; then stops accepting, lets requests in flight finish, and
 /// closes idle connections.
-pub async fn serve(
-    mut incoming: impl Accept,
+pub async fn serve<A: Accept>(
+    mut incoming: A,
     router: Router,
     header_read_timeout: Duration,
     shutdown: impl Future<Output = ()>,
@@ -48,8 +48,12 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let router = router.clone();
+        let chain = A::client_chain(&io);
         let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(Peer(peer)));
+            if let Some(chain) = &chain {
+                request.extensions_mut().insert(chain.clone());
+            }
             router.clone().oneshot(request)
         });
         let connection = http.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));

@@ -23,7 +23,9 @@ pub async fn token(
     State(app): State<AppState>,
     request: ClientRequest,
 ) -> Result<TokenResponse, OAuthError> {
-    let parsed = TokenRequest::parse(request.basic, &request.params)?;
+    let mut parsed = TokenRequest::parse(request.basic, &request.params)?;
+    parsed.dpop = request.dpop;
+    parsed.certificate = request.certificate;
     app.tokens
         .issue(parsed, Some(request.address), unix_now())
         .await
@@ -37,7 +39,8 @@ pub async fn introspect(
     State(app): State<AppState>,
     request: ClientRequest,
 ) -> Result<Response, OAuthError> {
-    let parsed = TokenRequestByCaller::parse(request.basic, &request.params)?;
+    let mut parsed = TokenRequestByCaller::parse(request.basic, &request.params)?;
+    parsed.certificate = request.certificate;
     let answer = app
         .tokens
         .introspect(parsed, Some(request.address), unix_now())
@@ -53,7 +56,8 @@ pub async fn revoke(
     State(app): State<AppState>,
     request: ClientRequest,
 ) -> Result<Response, OAuthError> {
-    let parsed = TokenRequestByCaller::parse(request.basic, &request.params)?;
+    let mut parsed = TokenRequestByCaller::parse(request.basic, &request.params)?;
+    parsed.certificate = request.certificate;
     app.tokens
         .revoke(parsed, Some(request.address), unix_now())
         .await?;

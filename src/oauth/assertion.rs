@@ -19,8 +19,10 @@ use aws_lc_rs::digest;
 use serde::Deserialize;
 
 use super::OAuthError;
-use super::client_auth::ClientAssertion;
+use super::certificate_auth::check_certificate;
+use super::client_auth::{ClientAssertion, PresentedCertificate};
 use super::client_rows::ClientRows;
+use crate::crypto::certificate::ClientCa;
 use crate::crypto::{CompactJws, KeySet};
 use crate::domain::client::{AuthMethod, Client, MAX_CLIENT_ID_LEN, validate_client_id};
 use crate::domain::issuer::{KeySource, TrustedIssuer};
@@ -237,6 +239,8 @@ pub struct AssertionSettings {
     pub token_endpoint: String,
     /// How far ahead a client assertion's `exp` may be, in seconds.
     pub max_age: i64,
+    /// The CA `tls_client_auth` certificates must chain to.
+    pub client_ca: Option<ClientCa>,
 }
 
 pub struct AssertionAuthenticator {
@@ -293,19 +297,78 @@ impl AssertionAuthenticator {
         assertion: &ClientAssertion,
         now: i64,
     ) -> Result<Client, OAuthError> {
-        match self.check(assertion, now).await {
+        let outcome = self.check(assertion, now).await;
+        self.answer(outcome, "private_key_jwt")
+    }
+
+    /// The client `client_id` if `certificate` is the one it registered
+    /// (RFC 8705 §2), or `invalid_client`. The certificate methods share
+    /// this authenticator with assertions: both judge a presented key
+    /// against the client's registered ones.
+    pub async fn authenticate_certificate(
+        &self,
+        client_id: &str,
+        certificate: Option<&PresentedCertificate>,
+        now: i64,
+    ) -> Result<Client, OAuthError> {
+        let outcome = self.check_certificate(client_id, certificate, now).await;
+        self.answer(outcome, "tls_client_auth")
+    }
+
+    /// Spends a one-time id in the shared ledger (`true` the first time).
+    pub async fn spend_once(&self, used: UsedAssertion) -> Result<bool, StoreError> {
+        self.ledger.spend(used).await
+    }
+
+    fn answer(
+        &self,
+        outcome: Result<Client, Failure>,
+        method: &'static str,
+    ) -> Result<Client, OAuthError> {
+        match outcome {
             Ok(client) => Ok(client),
             Err(Failure::Store(e)) => Err(e.into()),
             Err(Failure::Refused(refusal)) => {
                 self.metrics.auth_failed(refusal.kind);
-                tracing::info!(
-                    reason = %refusal.reason,
-                    method = "private_key_jwt",
-                    "client authentication failed"
-                );
+                tracing::info!(reason = %refusal.reason, method, "client authentication failed");
                 Err(OAuthError::InvalidClient("client authentication failed"))
             }
         }
+    }
+
+    async fn check_certificate(
+        &self,
+        client_id: &str,
+        certificate: Option<&PresentedCertificate>,
+        now: i64,
+    ) -> Result<Client, Failure> {
+        let refused = |reason: &str| Refusal {
+            reason: reason.to_owned(),
+            kind: AuthFailure::BadCertificate,
+        };
+        let client = self
+            .client(client_id)
+            .await?
+            .filter(|c| c.enabled && c.auth_method.uses_certificate())
+            .ok_or_else(|| refused("no enabled certificate client has this id"))?;
+        let chain = certificate.map_or(&[][..], |c| &c.chain[..]);
+        if chain.is_empty() {
+            return Err(refused("no client certificate was presented").into());
+        }
+        let keys = if client.auth_method.uses_keys() {
+            Some(self.client_keys(&client, None).await?)
+        } else {
+            None
+        };
+        check_certificate(
+            &client,
+            chain,
+            self.settings.client_ca.as_ref(),
+            keys.as_deref(),
+            now,
+        )
+        .map_err(refused)?;
+        Ok(client)
     }
 
     async fn check(&self, assertion: &ClientAssertion, now: i64) -> Result<Client, Failure> {
@@ -360,11 +423,7 @@ impl AssertionAuthenticator {
                 Refusal::bad("no enabled private_key_jwt client with keys has this id").into(),
             );
         };
-        let keys = match (&client.jwks, &client.jwks_uri) {
-            (Some(jwks), _) => self.stored(jwks)?,
-            (None, Some(uri)) => self.fetched(uri, jws.kid.as_deref()).await?,
-            (None, None) => return Err(Refusal::bad("the client has no keys").into()),
-        };
+        let keys = self.client_keys(&client, jws.kid.as_deref()).await?;
         if !keys.verify(jws) {
             return Err(
                 Refusal::bad("the signature does not verify with the client's keys").into(),
@@ -524,6 +583,20 @@ impl AssertionAuthenticator {
         match self.clients.cached(client_id) {
             Some(client) => Ok(Some(client)),
             None => self.clients.fresh(client_id).await,
+        }
+    }
+
+    /// The client's registered keys, inline or fetched (`kid`: the key the
+    /// caller needs, worth a refetch when the cached set lacks it).
+    async fn client_keys(
+        &self,
+        client: &Client,
+        kid: Option<&str>,
+    ) -> Result<Arc<KeySet>, Failure> {
+        match (&client.jwks, &client.jwks_uri) {
+            (Some(jwks), _) => Ok(self.stored(jwks)?),
+            (None, Some(uri)) => self.fetched(uri, kid).await,
+            (None, None) => Err(Refusal::bad("the client has no keys").into()),
         }
     }
 

@@ -22,13 +22,13 @@ use std::sync::Arc;
 
 use super::OAuthError;
 use super::assertion::AssertionAuthenticator;
-use super::client_auth::{ClientCredentials, Credentials};
+use super::client_auth::{ClientCredentials, Credentials, PresentedCertificate};
 use super::client_rows::ClientRows;
 use super::throttle::Throttle;
 use crate::crypto::{SecretHasher, VerifiedSecrets};
 use crate::domain::client::{Client, MAX_CLIENT_ID_LEN, validate_client_id};
 use crate::metrics::{AuthFailure, Metrics};
-use crate::store::StoreError;
+use crate::store::{StoreError, UsedAssertion};
 
 pub struct ClientAuthenticator {
     clients: Arc<dyn ClientRows>,
@@ -73,16 +73,32 @@ impl ClientAuthenticator {
     /// An assertion is not throttled: it costs one signature check, not
     /// argon2, and cannot be guessed, so there is nothing to slow down —
     /// and no failure count an attacker could run up against a client.
+    ///
+    /// A certificate is not throttled either: the TLS handshake proved the
+    /// caller holds its key, so a refusal only means it is not the
+    /// registered one.
     pub async fn authenticate(
         &self,
         credentials: &Credentials,
+        certificate: Option<&PresentedCertificate>,
         address: Option<IpAddr>,
         now: i64,
     ) -> Result<Client, OAuthError> {
         match credentials {
             Credentials::Secret(secret) => self.authenticate_secret(secret, address, now).await,
             Credentials::Assertion(assertion) => self.assertions.authenticate(assertion, now).await,
+            Credentials::Certificate { client_id } => {
+                self.assertions
+                    .authenticate_certificate(client_id, certificate, now)
+                    .await
+            }
         }
+    }
+
+    /// Spends a one-time id (a nonce-mode DPoP proof's) in the store every
+    /// instance shares: `true` the first time.
+    pub async fn spend_once(&self, used: UsedAssertion) -> Result<bool, StoreError> {
+        self.assertions.spend_once(used).await
     }
 
     async fn authenticate_secret(

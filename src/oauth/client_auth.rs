@@ -29,6 +29,11 @@ pub const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-be
 pub enum Credentials {
     Secret(ClientCredentials),
     Assertion(ClientAssertion),
+    /// Only a `client_id`: the client means to authenticate with its TLS
+    /// certificate (RFC 8705 §2), which the request must then carry.
+    Certificate {
+        client_id: String,
+    },
 }
 
 impl Credentials {
@@ -38,6 +43,7 @@ impl Credentials {
         match self {
             Self::Secret(c) => &c.client_id,
             Self::Assertion(a) => a.client_id.as_deref().unwrap_or(""),
+            Self::Certificate { client_id } => client_id,
         }
     }
 }
@@ -57,6 +63,19 @@ impl std::fmt::Debug for ClientAssertion {
         f.debug_struct("ClientAssertion")
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// A client certificate chain, leaf first, in DER: from the TLS handshake
+/// (whose signature proved the key), or from a trusted TLS-terminating proxy.
+#[derive(Clone)]
+pub struct PresentedCertificate {
+    pub chain: std::sync::Arc<[Vec<u8>]>,
+}
+
+impl std::fmt::Debug for PresentedCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PresentedCertificate({} certificates)", self.chain.len())
     }
 }
 
@@ -98,6 +117,9 @@ pub fn parse_basic(header: &[u8]) -> Result<Option<ClientCredentials>, OAuthErro
     }))
 }
 
+/// The answer to a request that authenticates by none of the methods.
+pub const NO_CREDENTIALS: &str = "client authentication is required: use HTTP Basic (client_secret_basic), client_id and client_secret in the body (client_secret_post), a client_assertion (private_key_jwt), or client_id with a TLS client certificate";
+
 /// Decides which credentials authenticate this request.
 ///
 /// RFC 6749 §2.3: "The client MUST NOT use more than one authentication method
@@ -133,6 +155,11 @@ pub fn resolve_credentials(
             jwt: jwt.to_owned(),
         }));
     }
+    if let (None, Some(client_id), None) = (&basic, body_id, body_secret) {
+        return Ok(Credentials::Certificate {
+            client_id: client_id.to_owned(),
+        });
+    }
     resolve_secret(basic, body_id, body_secret).map(Credentials::Secret)
 }
 
@@ -157,9 +184,7 @@ fn resolve_secret(
         (None, None, Some(_)) => Err(OAuthError::invalid_request(
             "client_secret was sent without client_id",
         )),
-        (None, _, None) => Err(OAuthError::InvalidClient(
-            "client authentication is required: use HTTP Basic (client_secret_basic), client_id and client_secret in the body (client_secret_post), or a client_assertion (private_key_jwt)",
-        )),
+        (None, _, None) => Err(OAuthError::InvalidClient(NO_CREDENTIALS)),
     }
 }
 
@@ -234,10 +259,19 @@ mod tests {
 
     #[test]
     fn no_credentials_is_invalid_client() {
-        let params = FormParams::parse(b"client_id=a").unwrap();
+        let params = FormParams::parse(b"grant_type=client_credentials").unwrap();
         assert_eq!(
             resolve_credentials(None, &params).unwrap_err().code(),
             "invalid_client"
         );
+    }
+
+    #[test]
+    fn a_bare_client_id_is_a_certificate_claim() {
+        let params = FormParams::parse(b"client_id=a").unwrap();
+        assert!(matches!(
+            resolve_credentials(None, &params).unwrap(),
+            Credentials::Certificate { client_id } if client_id == "a"
+        ));
     }
 }

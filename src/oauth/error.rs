@@ -44,6 +44,12 @@ pub enum OAuthError {
     /// `invalid_target` — RFC 8707 §2: "The requested resource is invalid,
     /// missing, unknown, or malformed."
     InvalidTarget(Cow<'static, str>),
+    /// `invalid_dpop_proof` — RFC 9449 §5: "the DPoP proof is invalid" (or
+    /// missing, for a client that must send one).
+    InvalidDpopProof(Cow<'static, str>),
+    /// `use_dpop_nonce` — RFC 9449 §8: the proof must carry this server
+    /// nonce, sent in the `DPoP-Nonce` header.
+    UseDpopNonce { nonce: String },
     /// `temporarily_unavailable` answered with 429 and `Retry-After`: too many
     /// failed authentications from this client id or address (RFC 6749
     /// §2.3.1 requires protection against brute force).
@@ -92,6 +98,8 @@ impl OAuthError {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::InvalidScope(_) => "invalid_scope",
             Self::InvalidTarget(_) => "invalid_target",
+            Self::InvalidDpopProof(_) => "invalid_dpop_proof",
+            Self::UseDpopNonce { .. } => "use_dpop_nonce",
             Self::Throttled { .. } => "temporarily_unavailable",
             Self::Fault(fault) => fault.code(),
         }
@@ -100,7 +108,11 @@ impl OAuthError {
     /// The human-readable `error_description`.
     pub fn description(&self) -> &str {
         match self {
-            Self::InvalidRequest(d) | Self::InvalidScope(d) | Self::InvalidTarget(d) => d,
+            Self::InvalidRequest(d)
+            | Self::InvalidScope(d)
+            | Self::InvalidTarget(d)
+            | Self::InvalidDpopProof(d) => d,
+            Self::UseDpopNonce { .. } => "the DPoP proof must carry the nonce in DPoP-Nonce",
             Self::BodyTooLarge => "the request body is too large",
             Self::BodyTimedOut => "the request body did not arrive in time",
             Self::InvalidClient(d) => d,

@@ -5,8 +5,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::OAuthError;
-use super::client_auth::{ClientCredentials, Credentials, resolve_credentials};
+use super::client_auth::{
+    ClientCredentials, Credentials, PresentedCertificate, resolve_credentials,
+};
 use super::params::FormParams;
+use super::token::Confirmation;
 use crate::domain::client::{Client, MAX_TOKEN_TTL};
 
 /// How far in the future an `iat` may be (clocks of instances drift).
@@ -19,6 +22,8 @@ const CLOCK_SKEW: i64 = 60;
 pub struct TokenRequestByCaller {
     pub credentials: Credentials,
     pub token: String,
+    /// The client certificate the connection (or a trusted proxy) presented.
+    pub certificate: Option<PresentedCertificate>,
 }
 
 impl TokenRequestByCaller {
@@ -33,7 +38,11 @@ impl TokenRequestByCaller {
             .to_owned();
         // Read as single only to refuse repeats (RFC 6749 §3.2).
         params.single("token_type_hint")?;
-        Ok(Self { credentials, token })
+        Ok(Self {
+            credentials,
+            token,
+            certificate: None,
+        })
     }
 }
 
@@ -51,6 +60,8 @@ pub struct VerifiedClaims {
     pub jti: String,
     #[serde(default)]
     pub scope: Option<String>,
+    #[serde(default)]
+    pub cnf: Option<Confirmation>,
 }
 
 impl VerifiedClaims {
@@ -128,6 +139,10 @@ pub struct IntrospectionResponse {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The key the token is bound to (RFC 9449 §6.2, RFC 8705 §3.2): a
+    /// resource server must see the request proven with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
 }
 
 impl IntrospectionResponse {
@@ -140,7 +155,12 @@ impl IntrospectionResponse {
             active: true,
             scope: claims.scope.filter(|s| !s.is_empty()),
             client_id: Some(claims.client_id),
-            token_type: Some("Bearer"),
+            token_type: Some(
+                claims
+                    .cnf
+                    .as_ref()
+                    .map_or("Bearer", Confirmation::token_type),
+            ),
             exp: Some(claims.exp),
             iat: Some(claims.iat),
             nbf: claims.nbf,
@@ -148,6 +168,7 @@ impl IntrospectionResponse {
             aud: Some(claims.aud),
             iss: Some(claims.iss),
             jti: Some(claims.jti),
+            cnf: claims.cnf.filter(|c| !c.is_empty()),
         }
     }
 }
@@ -165,6 +186,7 @@ mod tests {
             aud: Value::String("https://api".into()),
             iat,
             nbf: Some(iat),
+            cnf: None,
             exp,
             jti: "j".into(),
             scope: Some(scope.into()),

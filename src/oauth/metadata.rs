@@ -2,6 +2,7 @@
 
 use serde_json::{Value, json};
 
+use super::dpop::SIGNING_ALGS;
 use crate::crypto::{Algorithm, AssertionAlg};
 use crate::domain::client::AuthMethod;
 
@@ -18,10 +19,21 @@ pub const REVOCATION_PATH: &str = "/revoke";
 /// absent and `response_types_supported` is empty. `grant_types_supported`
 /// is given explicitly because its default, `["authorization_code",
 /// "implicit"]`, would be false here.
-pub fn server_metadata(issuer: &str, signing_algs: &[Algorithm]) -> Value {
-    let auth_methods = AuthMethod::ALL.map(AuthMethod::as_str);
+pub fn server_metadata(issuer: &str, signing_algs: &[Algorithm], mtls: &MtlsOffer) -> Value {
+    // The certificate methods are offered only where they can work: a
+    // certificate reaches us (our TLS listener, or a trusted proxy's
+    // header), and for tls_client_auth a CA is configured.
+    let auth_methods: Vec<&str> = AuthMethod::ALL
+        .into_iter()
+        .filter(|m| match m {
+            AuthMethod::TlsClientAuth => mtls.certificates && mtls.client_ca,
+            AuthMethod::SelfSignedTlsClientAuth => mtls.certificates,
+            _ => true,
+        })
+        .map(AuthMethod::as_str)
+        .collect();
     let algs: Vec<&str> = signing_algs.iter().map(|a| a.as_str()).collect();
-    json!({
+    let mut document = json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}{TOKEN_PATH}"),
         "jwks_uri": format!("{issuer}{JWKS_PATH}"),
@@ -40,5 +52,29 @@ pub fn server_metadata(issuer: &str, signing_algs: &[Algorithm]) -> Value {
         // Not registered by RFC 8414 (§2 allows more members): the algorithms
         // access tokens may be signed with, as the JWKS keys' `alg` also say.
         "access_token_signing_alg_values_supported": algs,
-    })
+        // RFC 8705 §3.3.
+        "tls_client_certificate_bound_access_tokens": mtls.certificates,
+        // RFC 9449 §5.1.
+        "dpop_signing_alg_values_supported": SIGNING_ALGS,
+    });
+    // RFC 8705 §5: where the endpoints answer with mutual TLS, when that is
+    // another address than the issuer's.
+    if let Some(base) = mtls.base_url {
+        document["mtls_endpoint_aliases"] = json!({
+            "token_endpoint": format!("{base}{TOKEN_PATH}"),
+            "introspection_endpoint": format!("{base}{INTROSPECTION_PATH}"),
+            "revocation_endpoint": format!("{base}{REVOCATION_PATH}"),
+        });
+    }
+    document
+}
+
+/// What the server offers of mutual TLS (RFC 8705).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MtlsOffer<'a> {
+    /// Client certificates can reach the server.
+    pub certificates: bool,
+    /// A CA for `tls_client_auth` is configured.
+    pub client_ca: bool,
+    pub base_url: Option<&'a str>,
 }

@@ -4,8 +4,10 @@
 
 pub mod assertion;
 mod authenticate;
+mod certificate_auth;
 pub mod client_auth;
 mod client_rows;
+pub mod dpop;
 mod error;
 pub mod introspection;
 pub mod metadata;

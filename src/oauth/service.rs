@@ -8,17 +8,22 @@ use std::sync::Arc;
 
 use super::OAuthError;
 use super::authenticate::ClientAuthenticator;
+use super::dpop::{DpopProof, DpopVerifier};
 use super::introspection::{IntrospectionResponse, TokenRequestByCaller, VerifiedClaims};
-use super::token::{AccessTokenClaims, Audience, TokenRequest, TokenResponse, decide_grant};
+use super::token::{
+    AccessTokenClaims, Audience, Confirmation, TokenRequest, TokenResponse, decide_grant,
+};
 use crate::clock::wait_until;
+use crate::crypto::certificate::thumbprint;
 use crate::crypto::random_token;
 use crate::domain::log_excerpt;
 use crate::keys::KeyRing;
-use crate::store::Store;
+use crate::store::{Store, UsedAssertion};
 
 pub struct TokenService {
     store: Arc<dyn Store>,
     auth: ClientAuthenticator,
+    dpop: DpopVerifier,
     keys: Arc<KeyRing>,
     /// The `iss` claim; also the audience of a client with no default.
     issuer: String,
@@ -29,6 +34,7 @@ impl TokenService {
     pub fn new(
         store: Arc<dyn Store>,
         auth: ClientAuthenticator,
+        dpop: DpopVerifier,
         keys: Arc<KeyRing>,
         issuer: String,
         default_ttl: u32,
@@ -36,6 +42,7 @@ impl TokenService {
         Self {
             store,
             auth,
+            dpop,
             keys,
             issuer,
             default_ttl,
@@ -66,10 +73,34 @@ impl TokenService {
             tracing::Span::current()
                 .record("client_id", tracing::field::debug(log_excerpt(claimed)));
         }
+        // The proof is checked before the client (it needs none), and spent
+        // only once the client is known (`oauth::dpop`).
+        let dpop_headers: Vec<&[u8]> = request.dpop.iter().map(Vec::as_slice).collect();
+        let proof = self.dpop.check(&dpop_headers, now)?;
         let client = self
             .auth
-            .authenticate(&request.credentials, address, now)
+            .authenticate(
+                &request.credentials,
+                request.certificate.as_ref(),
+                address,
+                now,
+            )
             .await?;
+        // RFC 9449 §5.2: "the authorization server MUST reject token requests
+        // from this client that do not contain the DPoP header".
+        if client.dpop_bound_access_tokens && proof.is_none() {
+            return Err(OAuthError::InvalidDpopProof(
+                "this client's tokens are DPoP-bound: send a DPoP proof".into(),
+            ));
+        }
+        let certificate = request.certificate.as_ref().and_then(|c| c.chain.first());
+        let bind_certificate = client.auth_method.uses_certificate()
+            || client.tls_client_certificate_bound_access_tokens;
+        if bind_certificate && certificate.is_none() {
+            return Err(OAuthError::invalid_request(
+                "this client's tokens are bound to its TLS client certificate: connect with it",
+            ));
+        }
         // Within the second its tokens were revoked (or it was made), a
         // client's new token waits for the next second: `iat` is whole
         // seconds, and a token stamped with that second would be inactive.
@@ -86,6 +117,14 @@ impl TokenService {
             self.default_ttl,
             &self.issuer,
         )?;
+        let mut cnf = Confirmation::default();
+        if let Some(proof) = &proof {
+            self.spend_proof(proof, &client.client_id, now).await?;
+            cnf.jkt = Some(proof.jkt.clone());
+        }
+        if bind_certificate {
+            cnf.x5t_s256 = certificate.map(|der| thumbprint(der));
+        }
         let jti = random_token::<16>()?;
         let scope = grant.scope.to_string();
         let claims = AccessTokenClaims {
@@ -98,6 +137,7 @@ impl TokenService {
             exp: now + i64::from(grant.ttl),
             jti: &jti,
             scope: &scope,
+            cnf: &cnf,
         };
         let access_token = tracing::debug_span!("sign", otel.name = "sign access token")
             .in_scope(|| self.keys.signer().sign_jwt(&claims))?;
@@ -107,10 +147,39 @@ impl TokenService {
         tracing::debug!(scope = %scope, expires_in = grant.ttl, "issued an access token");
         Ok(TokenResponse {
             access_token,
-            token_type: "Bearer",
+            token_type: cnf.token_type(),
             expires_in: grant.ttl,
             scope,
+            dpop_nonce: proof.and_then(|_| self.dpop.current_nonce(now)),
         })
+    }
+
+    /// RFC 9449 §11.1: a proof is accepted once. Always on this instance;
+    /// with server nonces on, also in the store all instances share, so
+    /// that a proof cannot be replayed on another one.
+    async fn spend_proof(
+        &self,
+        proof: &DpopProof,
+        client_id: &str,
+        now: i64,
+    ) -> Result<(), OAuthError> {
+        self.dpop.spend(proof, now)?;
+        if self.dpop.requires_nonce() {
+            let first = self
+                .auth
+                .spend_once(UsedAssertion {
+                    client_id: client_id.to_owned(),
+                    jti: proof.ledger_id(),
+                    expires_at: proof.remember_until(),
+                })
+                .await?;
+            if !first {
+                return Err(OAuthError::InvalidDpopProof(
+                    "this proof has been used already".into(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// `POST /introspect` (RFC 7662). Any authenticated client may ask
@@ -124,7 +193,12 @@ impl TokenService {
         now: i64,
     ) -> Result<IntrospectionResponse, OAuthError> {
         self.auth
-            .authenticate(&request.credentials, address, now)
+            .authenticate(
+                &request.credentials,
+                request.certificate.as_ref(),
+                address,
+                now,
+            )
             .await?;
         Ok(match self.active_claims(&request.token, now).await? {
             Some(claims) => IntrospectionResponse::active(claims),
@@ -167,7 +241,12 @@ impl TokenService {
     ) -> Result<(), OAuthError> {
         let caller = self
             .auth
-            .authenticate(&request.credentials, address, now)
+            .authenticate(
+                &request.credentials,
+                request.certificate.as_ref(),
+                address,
+                now,
+            )
             .await?;
         let Some(claims) = self.live_claims(&request.token, now) else {
             return Ok(());

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use super::OAuthError;
+use super::client_auth::PresentedCertificate;
 use super::client_auth::{ClientCredentials, Credentials, resolve_credentials};
 use super::params::FormParams;
 use crate::domain::client::{CLIENT_CREDENTIALS, Client};
@@ -18,6 +19,10 @@ pub struct TokenRequest {
     pub scope: Option<Scope>,
     /// Requested audiences from `resource` (RFC 8707, may repeat) or `audience`.
     pub audiences: Vec<String>,
+    /// The values of the request's `DPoP` headers (RFC 9449 §4), unchecked.
+    pub dpop: Vec<Vec<u8>>,
+    /// The client certificate the connection (or a trusted proxy) presented.
+    pub certificate: Option<PresentedCertificate>,
 }
 
 impl TokenRequest {
@@ -72,6 +77,8 @@ impl TokenRequest {
             credentials,
             scope,
             audiences,
+            dpop: Vec::new(),
+            certificate: None,
         })
     }
 }
@@ -151,6 +158,33 @@ pub struct AccessTokenClaims<'a> {
     pub jti: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub scope: &'a str,
+    #[serde(skip_serializing_if = "Confirmation::is_empty")]
+    pub cnf: &'a Confirmation,
+}
+
+/// The `cnf` claim (RFC 7800): the key a sender-constrained token is bound
+/// to. RFC 9449 §6.1 (`jkt`) and RFC 8705 §3.1 (`x5t#S256`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Confirmation {
+    /// The RFC 7638 SHA-256 thumbprint of the DPoP key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<String>,
+    /// The base64url SHA-256 of the client certificate (DER).
+    #[serde(rename = "x5t#S256", default, skip_serializing_if = "Option::is_none")]
+    pub x5t_s256: Option<String>,
+}
+
+impl Confirmation {
+    pub fn is_empty(&self) -> bool {
+        self.jkt.is_none() && self.x5t_s256.is_none()
+    }
+
+    /// `DPoP` for a DPoP-bound token (RFC 9449 §5), `Bearer` otherwise: a
+    /// certificate-bound token is still presented as a bearer token
+    /// (RFC 8705 §3).
+    pub fn token_type(&self) -> &'static str {
+        if self.jkt.is_some() { "DPoP" } else { "Bearer" }
+    }
 }
 
 /// RFC 7519 §4.1.3: `aud` is a string when there is one audience, an array
@@ -177,7 +211,7 @@ impl<'a> Audience<'a> {
 pub struct TokenResponse {
     /// An RFC 9068 JWT.
     pub access_token: String,
-    /// Always `Bearer`.
+    /// `Bearer`, or `DPoP` for a token bound to the request's DPoP key.
     #[schema(value_type = String, example = "Bearer")]
     pub token_type: &'static str,
     pub expires_in: u32,
@@ -185,6 +219,10 @@ pub struct TokenResponse {
     /// request, and a client that sent none cannot know the default.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub scope: String,
+    /// A fresh server nonce for the next proof (RFC 9449 §8.2), sent as the
+    /// `DPoP-Nonce` header, not in the body.
+    #[serde(skip)]
+    pub dpop_nonce: Option<String>,
 }
 
 #[cfg(test)]

@@ -8,17 +8,21 @@ use crate::domain::client::{
 };
 use crate::domain::issuer::{KeySource, TrustedIssuer};
 use crate::domain::scope::Scope;
+use crate::domain::tls_subject::TlsSubject;
 
 pub const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, previous_secret_hash, \
      previous_secret_expires_at, scopes, default_scopes, audiences, default_audience, grant_types, \
      token_ttl, enabled, created_at, updated_at, tokens_valid_after, auth_method, jwks, jwks_uri, \
-     federated_identities, revision) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+     federated_identities, revision, dpop_bound_access_tokens, \
+     tls_client_certificate_bound_access_tokens, tls_subject) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+     $20, $21, $22)";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, previous_secret_hash = $3, \
      previous_secret_expires_at = $4, scopes = $5, default_scopes = $6, audiences = $7, \
      default_audience = $8, grant_types = $9, token_ttl = $10, enabled = $11, updated_at = $13, \
      tokens_valid_after = $14, auth_method = $15, jwks = $16, jwks_uri = $17, \
-     federated_identities = $18, revision = revision + 1 \
+     federated_identities = $18, dpop_bound_access_tokens = $20, \
+     tls_client_certificate_bound_access_tokens = $21, tls_subject = $22, revision = revision + 1 \
      WHERE client_id = $1 AND created_at = $12 AND revision = $19";
 pub const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE client_id = $1";
 pub const LIST_CLIENTS: &str = "SELECT * FROM clients ORDER BY client_id";
@@ -79,6 +83,9 @@ pub struct ClientRow {
     pub jwks_uri: Option<String>,
     pub federated_identities: String,
     pub revision: i64,
+    pub dpop_bound_access_tokens: bool,
+    pub tls_client_certificate_bound_access_tokens: bool,
+    pub tls_subject: Option<String>,
 }
 
 /// What `secret_hash` holds for a client without a secret (see migration 0005).
@@ -122,6 +129,10 @@ impl ClientRow {
                 .collect::<Vec<_>>()
                 .join(" "),
             revision: c.revision,
+            dpop_bound_access_tokens: c.dpop_bound_access_tokens,
+            tls_client_certificate_bound_access_tokens: c
+                .tls_client_certificate_bound_access_tokens,
+            tls_subject: c.tls_subject.as_ref().map(TlsSubject::to_column),
         }
     }
 
@@ -150,8 +161,17 @@ impl ClientRow {
             current: self.secret_hash,
             previous,
         });
+        let tls_subject = self
+            .tls_subject
+            .as_deref()
+            .map(|column| TlsSubject::from_column(column).ok_or_else(|| corrupt("tls_subject")))
+            .transpose()?;
         Ok(Client {
             auth_method,
+            tls_subject,
+            dpop_bound_access_tokens: self.dpop_bound_access_tokens,
+            tls_client_certificate_bound_access_tokens: self
+                .tls_client_certificate_bound_access_tokens,
             secrets,
             jwks: self.jwks,
             jwks_uri: self.jwks_uri,
@@ -252,7 +272,7 @@ impl From<KeyRow> for StoredKey {
     }
 }
 
-/// `sql` with a client's columns bound as `$1`…`$14`, in `ClientRow` order
+/// `sql` with a client's columns bound as `$1`…`$22`, in `ClientRow` order
 /// (the order of `INSERT_CLIENT` and `UPDATE_CLIENT`).
 macro_rules! client_query {
     ($sql:expr, $client:expr) => {{
@@ -277,6 +297,9 @@ macro_rules! client_query {
             .bind(r.jwks_uri)
             .bind(r.federated_identities)
             .bind(r.revision)
+            .bind(r.dpop_bound_access_tokens)
+            .bind(r.tls_client_certificate_bound_access_tokens)
+            .bind(r.tls_subject)
     }};
 }
 pub(crate) use client_query;
