@@ -4,12 +4,12 @@
 //! The platforms are played by `KeyHost` (OIDC discovery and a JWKS on
 //! 127.0.0.1) and by static key sets.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokenmint::admin::{IdentityView, IssuerAdmin, NewClient, NewIssuer};
 use tokenmint::clock::unix_now;
 
 use crate::helpers::{Backend, TestApp, both_stores, json, within_a_second};
-use crate::jose::{KeyHost, Mode, TestKey};
+use crate::jose::{KeyHost, Mode, TestKey, decode_claims};
 
 both_stores!(kubernetes_spiffe_and_github_tokens_authenticate_their_clients);
 
@@ -360,17 +360,6 @@ async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: Tes
         401,
         "iss with a trailing slash"
     );
-}
-
-fn decode_claims(jwt: &str) -> Value {
-    use base64::Engine as _;
-    let payload = jwt.split('.').nth(1).unwrap();
-    serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .unwrap(),
-    )
-    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -105,6 +105,40 @@ impl TestKey {
         )
     }
 
+    /// The public JWK without `kid`, as a DPoP proof carries it.
+    pub fn public_jwk(&self) -> Value {
+        let mut jwk = self.jwk("");
+        jwk.as_object_mut().unwrap().remove("kid");
+        jwk
+    }
+
+    /// The RFC 7638 thumbprint of the public key, computed here from the
+    /// RFC's rule (required members, sorted, no white space).
+    pub fn thumbprint(&self) -> String {
+        let jwk = self.public_jwk();
+        let members: &[&str] = match jwk["kty"].as_str().unwrap() {
+            "EC" => &["crv", "kty", "x", "y"],
+            "OKP" => &["crv", "kty", "x"],
+            _ => &["e", "kty", "n"],
+        };
+        let body: Vec<String> = members
+            .iter()
+            .map(|m| format!("\"{m}\":\"{}\"", jwk[*m].as_str().unwrap()))
+            .collect();
+        let canonical = format!("{{{}}}", body.join(","));
+        b64(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes()).as_ref())
+    }
+
+    /// A DPoP proof (RFC 9449 §4.2) for `POST htu`, fresh `jti` and `iat`;
+    /// `changes` are merged over the claims (a `null` removes one).
+    pub fn dpop_proof(&self, htu: &str, changes: Value) -> String {
+        let header = json!({"typ": "dpop+jwt", "alg": self.alg(), "jwk": self.public_jwk()});
+        let mut claims = json!({"jti": random_token::<16>().unwrap(), "htm": "POST",
+                                "htu": htu, "iat": unix_now()});
+        merge(&mut claims, changes);
+        self.sign(&header, &claims)
+    }
+
     /// A JWK set holding this key as `kid`.
     pub fn jwks(&self, kid: &str) -> Value {
         json!({ "keys": [self.jwk(kid)] })
@@ -144,6 +178,24 @@ impl TestKey {
                     "iat": now, "exp": now + ttl, "jti": random_token::<16>().unwrap()}),
         )
     }
+}
+
+/// Sets each member of `changes` in `target`; a `null` removes it.
+pub fn merge(target: &mut Value, changes: Value) {
+    let target = target.as_object_mut().unwrap();
+    for (k, v) in changes.as_object().cloned().unwrap_or_default() {
+        if v.is_null() {
+            target.remove(&k);
+        } else {
+            target.insert(k, v);
+        }
+    }
+}
+
+/// The claims of a JWT, unverified (the test reads its own tokens).
+pub fn decode_claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 /// A form body authenticated by `assertion`, with more fields.

@@ -12,6 +12,7 @@ mod connections;
 mod credential_cache;
 mod database_faults;
 mod discovery;
+mod dpop;
 mod federation;
 mod fuzz;
 mod instances;
