@@ -220,3 +220,50 @@ pub fn chain_from_pem(pem: &[u8]) -> Option<Vec<Vec<u8>>> {
         .ok()?;
     (!chain.is_empty() && chain.len() <= MAX_CHAIN_LEN).then_some(chain)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_names_key_and_validity() {
+        let mut params = rcgen::CertificateParams::new(vec!["orders.internal".to_owned()]).unwrap();
+        // Without rcgen's default CN, so that the order is ours.
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::OrganizationName, "Example, Corp");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "orders");
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::IpAddress([10, 0, 0, 1].into()));
+        params
+            .subject_alt_names
+            .push(rcgen::SanType::URI("spiffe://a/b".try_into().unwrap()));
+        params.not_before = rcgen::date_time_ymd(2024, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let read = ClientCertificate::parse(cert.der()).unwrap();
+        assert_eq!(
+            read.names.subject,
+            [
+                ("CN".to_owned(), "orders".to_owned()),
+                ("O".to_owned(), "Example, Corp".to_owned())
+            ]
+        );
+        assert_eq!(read.names.dns, ["orders.internal"]);
+        assert_eq!(read.names.uris, ["spiffe://a/b"]);
+        assert_eq!(read.names.ips, [IpAddr::from([10, 0, 0, 1])]);
+        assert_eq!(
+            read.public_key,
+            Some(RawPublicKey::P256(key.public_key_raw().to_vec()))
+        );
+        assert!(read.is_current(1_800_000_000));
+        assert!(!read.is_current(1_000_000_000));
+        assert_eq!(read.thumbprint, thumbprint(cert.der()));
+        assert!(ClientCertificate::parse(b"not a certificate").is_err());
+    }
+}

@@ -20,6 +20,7 @@ mod interop;
 mod introspection;
 mod keys;
 mod logs;
+mod mtls;
 mod operations;
 mod private_key_jwt;
 mod secret_rotation;
