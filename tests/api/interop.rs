@@ -1,7 +1,8 @@
-//! Stock client libraries (Python's authlib and PyJWT) against the server.
+//! Stock client libraries (Python's authlib, PyJWT, requests) against the server.
 //!
-//! Runs `tests/interop/client_credentials.py` (secrets) and
-//! `tests/interop/private_key_jwt.py` (client assertions) with the Python named by
+//! Runs `tests/interop/client_credentials.py` (secrets),
+//! `tests/interop/private_key_jwt.py` (client assertions) and
+//! `tests/interop/sender_constrained.py` (DPoP, mTLS) with the Python named by
 //! `TOKENMINT_PYTHON` (default `python3`). Without authlib and PyJWT there it
 //! prints a notice and skips, unless `TOKENMINT_REQUIRE_INTEROP=1`, which
 //! `.ci/run` sets after installing them.
@@ -98,4 +99,53 @@ async fn authlib_private_key_jwt_works_unmodified() {
         let stdout = run_script(&python, "private_key_jwt.py", args, alg).await;
         assert!(stdout.contains("replay refused"), "{alg}: {stdout}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pyjwt_dpop_proofs_and_requests_client_certificates_bind_tokens() {
+    let Some(python) = python() else { return };
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let (id, secret) = app.standard_client().await;
+    let stdout = run_script(
+        &python,
+        "sender_constrained.py",
+        vec!["dpop".to_owned(), app.issuer.clone(), id, secret],
+        "dpop",
+    )
+    .await;
+    assert_eq!(
+        stdout.matches("replayed proof refused").count(),
+        2,
+        "{stdout}"
+    );
+
+    let ca = crate::mtls::Ca::new("Interop CA");
+    let server = crate::mtls::MtlsServer::start(Backend::Sqlite, &ca, &[])
+        .await
+        .unwrap();
+    let id = server
+        .app
+        .create_key_client(tokenmint::admin::NewClient {
+            client_id: "orders".into(),
+            scopes: vec!["a".into()],
+            tls_client_auth_san_uri: Some("spiffe://prod.example/orders".into()),
+            ..Default::default()
+        })
+        .await;
+    let credential = ca.issue(
+        "orders",
+        vec![rcgen::SanType::URI(
+            "spiffe://prod.example/orders".try_into().unwrap(),
+        )],
+        false,
+    );
+    let dir = crate::helpers::TempDir::new();
+    let files = ["cert.pem", "key.pem", "server.pem"].map(|f| dir.path().join(f));
+    std::fs::write(&files[0], &credential.pem).unwrap();
+    std::fs::write(&files[1], &credential.key_pem).unwrap();
+    std::fs::write(&files[2], &server.server_pem).unwrap();
+    let mut args = vec!["mtls".to_owned(), server.url(""), id];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let stdout = run_script(&python, "sender_constrained.py", args, "mtls").await;
+    assert!(stdout.contains("no certificate refused"), "{stdout}");
 }

@@ -16,10 +16,10 @@ use crate::helpers::{Backend, TempDir, TestApp, basic_header, form, json};
 use crate::jose::decode_claims;
 
 /// A client certificate and its key, as PEM.
-struct Credential {
+pub struct Credential {
     der: Vec<u8>,
-    pem: String,
-    key_pem: String,
+    pub pem: String,
+    pub key_pem: String,
     key: KeyPair,
 }
 
@@ -42,12 +42,12 @@ impl Credential {
     }
 }
 
-struct Ca {
+pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl Ca {
-    fn new(name: &str) -> Self {
+    pub fn new(name: &str) -> Self {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.distinguished_name.push(DnType::CommonName, name);
@@ -61,7 +61,7 @@ impl Ca {
     }
 
     /// A client certificate for `cn` with these SANs.
-    fn issue(&self, cn: &str, sans: Vec<SanType>, expired: bool) -> Credential {
+    pub fn issue(&self, cn: &str, sans: Vec<SanType>, expired: bool) -> Credential {
         let key = KeyPair::generate().unwrap();
         let params = client_params(cn, sans, expired);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
@@ -105,15 +105,17 @@ fn self_signed(cn: &str, expired: bool) -> Credential {
 }
 
 /// The server on TLS with a client CA; its certificate, for clients to trust.
-struct MtlsServer {
-    app: TestApp,
+pub struct MtlsServer {
+    pub app: TestApp,
+    /// The server's certificate (PEM), for clients to trust.
+    pub server_pem: String,
     port: u16,
     server_cert: reqwest::Certificate,
     _dir: TempDir,
 }
 
 impl MtlsServer {
-    async fn start(backend: Backend, ca: &Ca, extra: &[(&str, &str)]) -> Option<Self> {
+    pub async fn start(backend: Backend, ca: &Ca, extra: &[(&str, &str)]) -> Option<Self> {
         let dir = TempDir::new();
         let server = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
         let paths = ["cert.pem", "key.pem", "ca.pem"].map(|f| dir.path().join(f));
@@ -130,13 +132,14 @@ impl MtlsServer {
         let port = app.address.rsplit(':').next().unwrap().parse().unwrap();
         Some(Self {
             app,
+            server_pem: server.cert.pem(),
             port,
             server_cert: reqwest::Certificate::from_pem(server.cert.pem().as_bytes()).unwrap(),
             _dir: dir,
         })
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
     }
 
