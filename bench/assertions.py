@@ -5,6 +5,9 @@
                                             assertion (new jti) of one of CLIENTS
   assertions.py federated DIR CLIENTS AUD ISS   one line per client: a
                                             Kubernetes-shaped token, repeated by wrk
+  assertions.py dpop DIR ALG N HTU CREDS    N lines "dpop:<Authorization>\t<proof>":
+                                            a fresh DPoP proof (RFC 9449) each, with
+                                            the clients' Basic headers from CREDS
 
 Needs the `cryptography` package (python3 has it on Debian; or pip install cryptography).
 """
@@ -42,8 +45,8 @@ def jwk(key, kid: str) -> dict:
             "x": b64(numbers.x.to_bytes(32, "big")), "y": b64(numbers.y.to_bytes(32, "big"))}
 
 
-def sign(key, alg: str, kid: str, claims: dict) -> str:
-    header = b64(json.dumps({"alg": alg, "kid": kid, "typ": "JWT"}, separators=(",", ":")).encode())
+def sign(key, alg: str, kid: str, claims: dict, header: dict | None = None) -> str:
+    header = b64(json.dumps(header or {"alg": alg, "kid": kid, "typ": "JWT"}, separators=(",", ":")).encode())
     payload = b64(json.dumps(claims, separators=(",", ":")).encode())
     message = f"{header}.{payload}".encode()
     if alg == "EdDSA":
@@ -92,6 +95,23 @@ def main() -> None:
                       "iat": now, "nbf": now, "exp": now + 3000,
                       "kubernetes.io": {"namespace": "bench", "serviceaccount": {"name": f"sa-{n + 1}"}}}
             print(body(sign(key, "ES256", "cluster", claims)))
+    elif mode == "dpop":
+        alg, count, htu, creds = sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
+        key = load(directory, alg.lower())
+        public = jwk(key, "")
+        del public["kid"]
+        name = "EdDSA" if alg == "EdDSA" else "ES256"
+        header = {"typ": "dpop+jwt", "alg": name, "jwk": public}
+        with open(creds, encoding="ascii") as f:
+            authorizations = [line.strip() for line in f if line.strip()]
+        # Stamped half a minute ahead: still inside the ±60 s window while
+        # the file is written, the server starts and the load runs.
+        iat = int(time.time()) + 30
+        out = sys.stdout
+        for n in range(count):
+            claims = {"jti": f"{n:x}-{os.urandom(6).hex()}", "htm": "POST", "htu": htu, "iat": iat}
+            proof = sign(key, name, "", claims, header)
+            out.write(f"dpop:{authorizations[n % len(authorizations)]}\t{proof}\n")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 --   wrk ... -s load.lua URL -- FILE    POST /token, cycling over the lines
 --                                      of FILE: an Authorization header, or
 --                                      "body:" and a whole form body (client
---                                      assertions, one line per request)
+--                                      assertions, one line per request), or
+--                                      "dpop:" an Authorization header, a tab
+--                                      and a DPoP proof (one line per request)
 -- It ends with one machine-readable line: "RESULT requests seconds
 -- non2xx socket_errors p50_us p99_us max_us".
 
@@ -28,6 +30,14 @@ function request()
     return wrk.format("POST", "/token", {
       ["Content-Type"] = "application/x-www-form-urlencoded",
     }, line:sub(6))
+  end
+  if line:sub(1, 5) == "dpop:" then
+    local tab = line:find("\t", 6, true)
+    return wrk.format("POST", "/token", {
+      ["Authorization"] = line:sub(6, tab - 1),
+      ["DPoP"] = line:sub(tab + 1),
+      ["Content-Type"] = "application/x-www-form-urlencoded",
+    }, "grant_type=client_credentials")
   end
   return wrk.format("POST", "/token", {
     ["Authorization"] = line,

@@ -30,6 +30,11 @@ TRACING=${TRACING:-}
 # write, per request) and federated Kubernetes-shaped tokens (repeated).
 ASSERTIONS=${ASSERTIONS:-}
 [ -z "$ASSERTIONS" ] || REPORT="bench/REPORT-assertions.md"
+# DPOP=1 measures DPoP-bound tokens (RFC 9449) beside the plain warm ones:
+# the same warm secret clients, each request with a fresh EdDSA or ES256
+# proof (one more signature check, and a jti in the replay window).
+DPOP=${DPOP:-}
+[ -z "$DPOP" ] || REPORT="bench/REPORT-dpop.md"
 OTLP_PORT=${OTLP_PORT:-18318}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -105,6 +110,10 @@ bench_store() { # name env...
     bench_assertions "$name" "$@"
     return
   fi
+  if [ -n "$DPOP" ]; then
+    bench_dpop "$name" "$@"
+    return
+  fi
   if [ -n "$TRACING" ]; then
     start_server "$@" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT"
     warm_up "$work/warm.txt"; load "$work/r" "$work/warm.txt"
@@ -147,6 +156,17 @@ bench_assertions() { # name env...
   record "$name" federated "$work/r" "$(stop_server)"
 }
 
+bench_dpop() { # name env...
+  local name=$1; shift
+  python3 bench/assertions.py keys "$work"
+  for alg in EdDSA ES256; do
+    python3 bench/assertions.py dpop "$work" "$alg" $((DURATION * 30000)) \
+      "http://127.0.0.1:$PORT/token" "$work/warm.txt" > "$work/dpop.txt"
+    start_server "$@"; warm_up "$work/warm.txt"; load "$work/r" "$work/dpop.txt"
+    record "$name" "dpop-${alg,,}" "$work/r" "$(stop_server)"
+  done
+}
+
 export TOKENMINT_DATA_DIR="$work/data" TOKENMINT_SIGNING_ALG="$SIGNING_ALG"
 bench_store sqlite
 if pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -176,7 +196,10 @@ fi
     }'
   done
   echo
-  if [ -n "$ASSERTIONS" ]; then
+  if [ -n "$DPOP" ]; then
+    echo "\`dpop-*\`: the warm clients of \`warm\`, every request with a fresh DPoP proof (EdDSA or ES256 key):"
+    echo "the token is DPoP-bound (\`cnf.jkt\`). Target: at least 60 % of \`warm\`."
+  elif [ -n "$ASSERTIONS" ]; then
     echo "\`pkjwt-*\`: private_key_jwt, 8 clients, every request a fresh assertion (a new jti, spent in"
     echo "the database); \`federated\`: 8 Kubernetes-shaped platform tokens from a trusted issuer, repeated."
   else

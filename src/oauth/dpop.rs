@@ -6,7 +6,7 @@
 //! number of valid proofs with keys of its own, and must not fill the replay
 //! window with them.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
 
 use aws_lc_rs::{digest, hmac};
@@ -24,8 +24,10 @@ pub const PROOF_WINDOW_SECS: i64 = 60;
 /// The longest `jti` accepted (RFC 9449 §4.2 asks for 96 bits of randomness;
 /// a UUID is 36 characters).
 const MAX_JTI_LEN: usize = 256;
-/// The most proof ids one replay generation remembers (16 bytes each): at the
-/// token endpoint's measured ceiling, more than a window's worth.
+/// The most proof ids remembered at once (about 20 bytes each, so at most
+/// some 40 MiB): more than two minutes of DPoP requests at the token
+/// endpoint's measured ceiling on one instance. Past it, new proofs are
+/// answered 503 rather than remembered less.
 const MAX_REMEMBERED: usize = 2_000_000;
 /// A nonce is valid in the slot it was made in and the next one.
 const NONCE_SLOT_SECS: i64 = 60;
@@ -195,7 +197,7 @@ impl DpopVerifier {
     /// proof in the store shared by every instance.)
     pub fn spend(&self, proof: &DpopProof, now: i64) -> Result<(), OAuthError> {
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        match seen.insert(proof.replay_id, now) {
+        match seen.insert(proof.replay_id, proof.remember_until(), now) {
             Remembered::First => Ok(()),
             Remembered::Replay => Err(refuse("this proof has been used already")),
             Remembered::Full => Err(OAuthError::Fault(crate::fault::Fault::unavailable(
@@ -213,14 +215,18 @@ fn refuse_owned(reason: String) -> OAuthError {
     OAuthError::InvalidDpopProof(reason.into())
 }
 
-/// Two generations of proof ids, each `PROOF_WINDOW_SECS` × 2 long: an id is
-/// remembered for at least the time its proof's `iat` stays acceptable.
+/// Proof ids, each kept until its proof could no longer be accepted
+/// (`iat` + the window), in buckets of `BUCKET_SECS` by that time: a bucket
+/// whose time has passed is dropped whole, so forgetting costs nothing per
+/// id, and memory follows the proofs of the last minute or two.
 #[derive(Default)]
 struct ReplayWindow {
-    current: HashSet<[u8; 16]>,
-    previous: HashSet<[u8; 16]>,
-    current_since: i64,
+    /// Bucket end (Unix seconds) → the ids that may be forgotten then.
+    buckets: BTreeMap<i64, HashSet<[u8; 16]>>,
+    len: usize,
 }
+
+const BUCKET_SECS: i64 = 10;
 
 enum Remembered {
     First,
@@ -229,24 +235,26 @@ enum Remembered {
 }
 
 impl ReplayWindow {
-    fn insert(&mut self, id: [u8; 16], now: i64) -> Remembered {
-        // A proof is acceptable from iat − 60 to iat + 60: two minutes.
-        let generation = 2 * PROOF_WINDOW_SECS;
-        if now.saturating_sub(self.current_since) >= generation {
-            let elapsed_two = now.saturating_sub(self.current_since) >= 2 * generation;
-            self.previous = std::mem::take(&mut self.current);
-            if elapsed_two {
-                self.previous.clear();
+    fn insert(&mut self, id: [u8; 16], until: i64, now: i64) -> Remembered {
+        while let Some(entry) = self.buckets.first_entry() {
+            if *entry.key() >= now {
+                break;
             }
-            self.current_since = now;
+            self.len -= entry.remove().len();
         }
-        if self.previous.contains(&id) || self.current.contains(&id) {
+        if self.buckets.values().any(|ids| ids.contains(&id)) {
             return Remembered::Replay;
         }
-        if self.current.len() >= MAX_REMEMBERED {
+        if self.len >= MAX_REMEMBERED {
             return Remembered::Full;
         }
-        self.current.insert(id);
+        // Rounded up: an id is never forgotten before `until`.
+        let end = until
+            .saturating_add(BUCKET_SECS - 1)
+            .div_euclid(BUCKET_SECS)
+            * BUCKET_SECS;
+        self.buckets.entry(end).or_default().insert(id);
+        self.len += 1;
         Remembered::First
     }
 }
@@ -408,17 +416,19 @@ mod tests {
     }
 
     #[test]
-    fn replay_window_remembers_two_minutes_at_least() {
+    fn replay_window_remembers_each_id_while_its_proof_is_acceptable() {
         let mut w = ReplayWindow::default();
-        assert!(matches!(w.insert([1; 16], 1000), Remembered::First));
-        assert!(matches!(w.insert([1; 16], 1000), Remembered::Replay));
-        // Rotated once: still in the previous generation.
-        assert!(matches!(w.insert([2; 16], 1000 + 120), Remembered::First));
-        assert!(matches!(w.insert([1; 16], 1000 + 121), Remembered::Replay));
-        // Two rotations later it is forgotten: its proof's iat is long out
-        // of the window by then.
-        assert!(matches!(w.insert([3; 16], 1000 + 240), Remembered::First));
-        assert!(matches!(w.insert([1; 16], 1000 + 241), Remembered::First));
+        // A proof of iat 1000 is acceptable until 1060.
+        assert!(matches!(w.insert([1; 16], 1060, 1000), Remembered::First));
+        assert!(matches!(w.insert([1; 16], 1060, 1001), Remembered::Replay));
+        assert!(matches!(w.insert([1; 16], 1060, 1060), Remembered::Replay));
+        // Once it is not, its id is forgotten with its bucket.
+        assert!(matches!(w.insert([2; 16], 1130, 1071), Remembered::First));
+        assert_eq!(w.len, 1);
+        assert!(matches!(w.insert([1; 16], 1131, 1071), Remembered::First));
+        // A future iat keeps its id longer.
+        assert!(matches!(w.insert([3; 16], 1260, 1100), Remembered::First));
+        assert!(matches!(w.insert([3; 16], 1260, 1255), Remembered::Replay));
     }
 
     #[test]
