@@ -236,6 +236,20 @@ impl KeySet {
         Ok((Self { keys: vec![key] }, thumbprint))
     }
 
+    /// Verifies `signature` over `signing_input` with any key of the set
+    /// that fits `alg`: for a key given with the message (a DPoP proof's
+    /// `jwk`), where no `kid` is involved.
+    pub fn verify_signature(
+        &self,
+        alg: AssertionAlg,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> bool {
+        self.keys
+            .iter()
+            .any(|k| k.verifies(alg, signing_input, signature))
+    }
+
     /// Whether `key` is one of the set's keys.
     pub fn holds(&self, key: &RawPublicKey) -> bool {
         self.keys.iter().any(|k| k.raw == *key)

@@ -6,8 +6,8 @@
 //! number of valid proofs with keys of its own, and must not fill the replay
 //! window with them.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::{digest, hmac};
 use base64::Engine as _;
@@ -15,7 +15,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
 use super::OAuthError;
-use crate::crypto::{AssertionAlg, CompactJws, KeySet};
+use crate::crypto::{AssertionAlg, CompactJws, KeySet, MAX_JWT_BYTES};
 
 /// RFC 9449 §4.3 point 11: "the creation time of the JWT ... is within an
 /// acceptable window". A proof is made just before its request; this much
@@ -29,6 +29,9 @@ const MAX_JTI_LEN: usize = 256;
 /// endpoint's measured ceiling on one instance. Past it, new proofs are
 /// answered 503 rather than remembered less.
 const MAX_REMEMBERED: usize = 2_000_000;
+/// Distinct proof headers whose keys are remembered; past it the cache
+/// starts over (a caller inventing keys only makes its own proofs slower).
+const MAX_PROOF_KEYS: usize = 4096;
 /// A nonce is valid in the slot it was made in and the next one.
 const NONCE_SLOT_SECS: i64 = 60;
 
@@ -76,6 +79,16 @@ pub struct DpopVerifier {
     token_endpoints: Vec<String>,
     nonces: Option<NonceKey>,
     seen: Mutex<ReplayWindow>,
+    /// Checked proof keys by the header text that carried them.
+    keys: Mutex<HashMap<String, Arc<ProofKey>>>,
+}
+
+/// A proof header's key, checked.
+struct ProofKey {
+    alg: AssertionAlg,
+    key: KeySet,
+    /// RFC 7638 thumbprint.
+    jkt: String,
 }
 
 impl DpopVerifier {
@@ -89,6 +102,7 @@ impl DpopVerifier {
                 .collect(),
             nonces: nonce_key.map(NonceKey),
             seen: Mutex::new(ReplayWindow::default()),
+            keys: Mutex::new(HashMap::new()),
         }
     }
 
@@ -113,32 +127,32 @@ impl DpopVerifier {
         // Point 2: "the DPoP HTTP request header field value is a single
         // well-formed JWT".
         let text = std::str::from_utf8(header).map_err(|_| refuse("not a JWT"))?;
-        let mut jws = CompactJws::parse(text).map_err(|e| refuse(e.0))?;
-        // Point 4: "the typ JOSE Header Parameter has the value dpop+jwt"
-        // (media types compare case-insensitively; RFC 7515 §4.1.9 lets the
-        // "application/" prefix be left out).
-        let typ = jws.typ.as_deref().unwrap_or_default();
-        let typ = typ.strip_prefix("application/").unwrap_or(typ);
-        if !typ.eq_ignore_ascii_case("dpop+jwt") {
-            return Err(refuse("the typ header must be dpop+jwt"));
+        if text.len() > MAX_JWT_BYTES {
+            return Err(refuse("the proof is too long"));
         }
-        // Points 5 and 7: the algorithm is asymmetric (`CompactJws::parse`
-        // accepts no other) and the `jwk` is a public key (`from_jwk`
-        // refuses private and symmetric members).
-        let jwk = jws
-            .jwk
-            .take()
-            .ok_or_else(|| refuse("the header has no jwk"))?;
-        let (key, jkt) = KeySet::from_jwk(&jwk)
-            .map_err(|e| refuse_owned(format!("the jwk is not usable: {}", e.0)))?;
-        // Point 6: the signature verifies with that key. A `kid` names
-        // nothing here: the key is the one in the header.
-        jws.kid = None;
-        if !key.verify(&jws) {
+        let mut parts = text.split('.');
+        let (Some(header_part), Some(payload_part), Some(signature_part), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(refuse("not a compact JWS (three dot-separated parts)"));
+        };
+        let key = self.proof_key(header_part, text)?;
+        // Point 6: the signature verifies with the header's key.
+        let signing_input = &text[..header_part.len() + 1 + payload_part.len()];
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature_part)
+            .map_err(|_| refuse("the signature is not base64url"))?;
+        if !key
+            .key
+            .verify_signature(key.alg, signing_input.as_bytes(), &signature)
+        {
             return Err(refuse("the signature does not verify with the jwk"));
         }
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload_part)
+            .map_err(|_| refuse("the payload is not base64url"))?;
         // Point 3: "all required claims per Section 4.2 are contained in the JWT".
-        let claims: ProofClaims = serde_json::from_slice(&jws.payload)
+        let claims: ProofClaims = serde_json::from_slice(&payload)
             .map_err(|_| refuse("the proof needs string jti, htm, htu and a numeric iat"))?;
         if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_LEN {
             return Err(refuse("the jti must be 1 to 256 characters"));
@@ -150,8 +164,8 @@ impl DpopVerifier {
         // Point 9: "the htu claim matches the HTTP URI value for the HTTP
         // request in which the JWT was received, ignoring any query and
         // fragment parts", after normalisation (RFC 3986 §6.2.2, §6.2.3).
-        let htu_ok =
-            normalize_htu(&claims.htu).is_some_and(|htu| self.token_endpoints.contains(&htu));
+        let htu_ok = self.token_endpoints.contains(&claims.htu)
+            || normalize_htu(&claims.htu).is_some_and(|htu| self.token_endpoints.contains(&htu));
         if !htu_ok {
             return Err(refuse("htu must be this server's token endpoint URL"));
         }
@@ -180,16 +194,59 @@ impl DpopVerifier {
             }
         }
         let mut hash = digest::Context::new(&digest::SHA256);
-        hash.update(jkt.as_bytes());
+        hash.update(key.jkt.as_bytes());
         hash.update(b".");
         hash.update(claims.jti.as_bytes());
         let mut replay_id = [0u8; 16];
         replay_id.copy_from_slice(&hash.finish().as_ref()[..16]);
         Ok(Some(DpopProof {
-            jkt,
+            jkt: key.jkt.clone(),
             replay_id,
             iat,
         }))
+    }
+
+    /// The key of a proof's JOSE header, checked (points 4, 5 and 7) once
+    /// per distinct header: a client signs every proof with the same key,
+    /// so its header is the same text each time, and parsing the key (and
+    /// validating its point) is then done once, not per request.
+    fn proof_key(&self, header_part: &str, jwt: &str) -> Result<Arc<ProofKey>, OAuthError> {
+        if let Some(key) = self.lock_keys().get(header_part) {
+            return Ok(key.clone());
+        }
+        let mut jws = CompactJws::parse(jwt).map_err(|e| refuse(e.0))?;
+        // Point 4: "the typ JOSE Header Parameter has the value dpop+jwt"
+        // (media types compare case-insensitively; RFC 7515 §4.1.9 lets the
+        // "application/" prefix be left out).
+        let typ = jws.typ.as_deref().unwrap_or_default();
+        let typ = typ.strip_prefix("application/").unwrap_or(typ);
+        if !typ.eq_ignore_ascii_case("dpop+jwt") {
+            return Err(refuse("the typ header must be dpop+jwt"));
+        }
+        // Points 5 and 7: the algorithm is asymmetric (`CompactJws::parse`
+        // accepts no other) and the `jwk` is a public key (`from_jwk`
+        // refuses private and symmetric members, weak and invalid keys).
+        let jwk = jws
+            .jwk
+            .take()
+            .ok_or_else(|| refuse("the header has no jwk"))?;
+        let (key, jkt) = KeySet::from_jwk(&jwk)
+            .map_err(|e| refuse_owned(format!("the jwk is not usable: {}", e.0)))?;
+        let key = Arc::new(ProofKey {
+            alg: jws.alg,
+            key,
+            jkt,
+        });
+        let mut keys = self.lock_keys();
+        if keys.len() >= MAX_PROOF_KEYS {
+            keys.clear();
+        }
+        keys.insert(header_part.to_owned(), key.clone());
+        Ok(key)
+    }
+
+    fn lock_keys(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ProofKey>>> {
+        self.keys.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Point 12: "the jti value has not been seen before" within the window
