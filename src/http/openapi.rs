@@ -48,7 +48,8 @@ impl Modify for SecuritySchemes {
 
 /// The `/token` request (RFC 6749 §4.4.2), form-encoded. `client_id` and
 /// `client_secret` only for client_secret_post; `client_assertion_type` and
-/// `client_assertion` for private_key_jwt (RFC 7523 §2.2).
+/// `client_assertion` for private_key_jwt (RFC 7523 §2.2); `client_id`
+/// alone for the TLS certificate methods (RFC 8705 §2).
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenForm {

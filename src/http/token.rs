@@ -17,8 +17,12 @@ use crate::oauth::token::{TokenRequest, TokenResponse};
 
 /// `POST /token` — the client credentials grant (RFC 6749 §4.4).
 #[utoipa::path(post, path = TOKEN_PATH, tag = "oauth", security((), ("client_basic" = [])),
+    params(("DPoP" = Option<String>, Header,
+        description = "A DPoP proof (RFC 9449 §4): the token is then bound to its key")),
     request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "OK", body = TokenResponse), OAuthFailures))]
+    responses((status = 200, description = "OK", body = TokenResponse,
+        headers(("DPoP-Nonce" = String, description = "A fresh DPoP nonce, when server nonces are on"))),
+        OAuthFailures))]
 pub async fn token(
     State(app): State<AppState>,
     request: ClientRequest,

@@ -74,14 +74,7 @@ async fn a_proof_binds_the_token_to_its_key(app: TestApp) {
     assert_eq!(answer["token_type"], "Bearer");
     assert!(answer.get("cnf").is_none());
     // The metadata lists the proof algorithms (RFC 9449 §5.1).
-    let metadata: Value = json(
-        app.http
-            .get(app.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let metadata = app.metadata().await;
     assert_eq!(
         metadata["dpop_signing_alg_values_supported"],
         json!(["RS256", "PS256", "ES256", "EdDSA", "Ed25519"])

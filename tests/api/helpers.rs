@@ -381,6 +381,12 @@ impl TestApp {
         post_form(&self.http, &self.url("/token"), body, basic).await
     }
 
+    /// The metadata document (RFC 8414).
+    pub async fn metadata(&self) -> Value {
+        let url = self.url("/.well-known/oauth-authorization-server");
+        json(self.http.get(url).send().await.unwrap()).await
+    }
+
     /// The public JWK of `kid`, as stored (what the JWKS will publish).
     pub async fn public_jwk(&self, kid: &str) -> jsonwebtoken::jwk::Jwk {
         let keys = self.store.list_signing_keys().await.expect("keys listed");

@@ -198,6 +198,13 @@ pub fn decode_claims(jwt: &str) -> Value {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
+/// The claims of the access token of a successful token response.
+pub async fn issued_claims(response: reqwest::Response) -> Value {
+    assert_eq!(response.status(), 200, "a token was issued");
+    let body = crate::helpers::json(response).await;
+    decode_claims(body["access_token"].as_str().unwrap())
+}
+
 /// A form body authenticated by `assertion`, with more fields.
 pub fn assertion_form(assertion: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![

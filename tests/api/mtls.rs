@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokenmint::admin::NewClient;
 
 use crate::helpers::{Backend, TempDir, TestApp, basic_header, form, json};
-use crate::jose::decode_claims;
+use crate::jose::{decode_claims, issued_claims};
 
 /// A client certificate and its key, as PEM.
 pub struct Credential {
@@ -414,16 +414,8 @@ async fn self_signed_certificates_match_registered_keys(backend: Backend) {
         view["token_endpoint_auth_method"],
         "self_signed_tls_client_auth"
     );
-    let response = server.token(Some(&credential), "device").await;
-    assert_eq!(response.status(), 200);
-    let token = json(response).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        decode_claims(&token)["cnf"]["x5t#S256"],
-        credential.thumbprint().as_str()
-    );
+    let claims = issued_claims(server.token(Some(&credential), "device").await).await;
+    assert_eq!(claims["cnf"]["x5t#S256"], credential.thumbprint().as_str());
     // Another key, an expired certificate of the right key, none at all.
     let stranger = self_signed("edge-device", false);
     assert_eq!(
@@ -560,17 +552,16 @@ async fn a_proxy_header_counts_only_from_trusted_proxies(backend: Backend) {
         }
         request.send()
     };
-    let response = send(app.address.clone(), Some(escaped.clone()))
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "the trusted proxy's header");
-    let token = json(response).await["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let claims = issued_claims(
+        send(app.address.clone(), Some(escaped.clone()))
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(
-        decode_claims(&token)["cnf"]["x5t#S256"],
-        credential.thumbprint().as_str()
+        claims["cnf"]["x5t#S256"],
+        credential.thumbprint().as_str(),
+        "the trusted proxy's header"
     );
     assert_eq!(
         send(app.address.clone(), None).await.unwrap().status(),
@@ -594,14 +585,7 @@ async fn a_proxy_header_counts_only_from_trusted_proxies(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), 401, "a header from an untrusted peer");
     // The metadata names the mTLS aliases.
-    let metadata = json(
-        app.http
-            .get(app.url("/.well-known/oauth-authorization-server"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let metadata = app.metadata().await;
     assert_eq!(
         metadata["mtls_endpoint_aliases"]["token_endpoint"],
         "https://mtls.auth.example/token"
