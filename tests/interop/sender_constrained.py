@@ -43,6 +43,16 @@ def verified_claims(issuer: str, token: str, **kwargs) -> dict:
 def dpop(issuer: str, client_id: str, secret: str) -> None:
     metadata = requests.get(f"{issuer}/.well-known/oauth-authorization-server", timeout=10).json()
     token_endpoint = metadata["token_endpoint"]
+
+    def ask(proof: str) -> requests.Response:
+        return requests.post(
+            token_endpoint,
+            auth=(client_id, secret),
+            data={"grant_type": "client_credentials"},
+            headers={"DPoP": proof},
+            timeout=10,
+        )
+
     keys = [
         ("ES256", ec.generate_private_key(ec.SECP256R1()), jwt.algorithms.ECAlgorithm),
         ("EdDSA", ed25519.Ed25519PrivateKey.generate(), jwt.algorithms.OKPAlgorithm),
@@ -52,26 +62,14 @@ def dpop(issuer: str, client_id: str, secret: str) -> None:
         jwk = json.loads(algorithm.to_jwk(private_key.public_key()))
         claims = {"jti": str(uuid.uuid4()), "htm": "POST", "htu": token_endpoint, "iat": int(time.time())}
         proof = jwt.encode(claims, private_key, algorithm=alg, headers={"typ": "dpop+jwt", "jwk": jwk})
-        response = requests.post(
-            token_endpoint,
-            auth=(client_id, secret),
-            data={"grant_type": "client_credentials"},
-            headers={"DPoP": proof},
-            timeout=10,
-        )
+        response = ask(proof)
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["token_type"] == "DPoP", body
         claims = verified_claims(issuer, body["access_token"])
         assert claims["cnf"] == {"jkt": thumbprint(jwk)}, claims
         print(f"{alg}: DPoP-bound token verified through the JWKS")
-        replay = requests.post(
-            token_endpoint,
-            auth=(client_id, secret),
-            data={"grant_type": "client_credentials"},
-            headers={"DPoP": proof},
-            timeout=10,
-        )
+        replay = ask(proof)
         assert replay.status_code == 400 and replay.json()["error"] == "invalid_dpop_proof", replay.text
         print(f"{alg}: replayed proof refused")
 
