@@ -482,8 +482,10 @@ impl<'a> ClientAdmin<'a> {
             federated: keys.federated,
             tls_subject,
             dpop_bound_access_tokens: new.dpop_bound_access_tokens,
+            // RFC 8705 §3: a certificate method binds every token.
             tls_client_certificate_bound_access_tokens: new
-                .tls_client_certificate_bound_access_tokens,
+                .tls_client_certificate_bound_access_tokens
+                || auth_method.uses_certificate(),
             scopes,
             default_scopes,
             audiences: new.audiences,
@@ -690,6 +692,9 @@ impl<'a> ClientAdmin<'a> {
                     .into());
                 }
                 _ => {}
+            }
+            if method.uses_certificate() && !client.auth_method.uses_certificate() {
+                client.tls_client_certificate_bound_access_tokens = true;
             }
             client.auth_method = method;
         }

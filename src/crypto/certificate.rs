@@ -53,12 +53,14 @@ impl ClientCertificate {
         let mut names = CertificateNames::default();
         // RFC 4514 §2.1: the last RDN of the sequence is written first.
         for rdn in tbs.subject.0.iter().rev() {
+            let mut values = Vec::with_capacity(rdn.0.len());
             for atv in rdn.0.iter() {
                 let name = short_name(&atv.oid.to_string());
                 let value =
                     string_value(&atv.value).ok_or("a subject attribute is not a string")?;
-                names.subject.push((name, value));
+                values.push((name, value));
             }
+            names.subject.push(values);
         }
         if let Ok(Some((_, san))) = tbs.get::<SubjectAltName>() {
             for name in san.0 {
@@ -250,8 +252,8 @@ mod tests {
         assert_eq!(
             read.names.subject,
             [
-                ("CN".to_owned(), "orders".to_owned()),
-                ("O".to_owned(), "Example, Corp".to_owned())
+                vec![("CN".to_owned(), "orders".to_owned())],
+                vec![("O".to_owned(), "Example, Corp".to_owned())]
             ]
         );
         assert_eq!(read.names.dns, ["orders.internal"]);

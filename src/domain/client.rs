@@ -477,6 +477,12 @@ pub fn validate_consistency(client: &Client) -> Result<(), FieldError> {
         }
         _ => {}
     }
+    if client.auth_method.uses_certificate() && !client.tls_client_certificate_bound_access_tokens {
+        return Err(FieldError::new(
+            "tls_client_certificate_bound_access_tokens",
+            format!("the tokens of a {name} client are always certificate-bound"),
+        ));
+    }
     match (client.auth_method, &client.tls_subject) {
         (AuthMethod::TlsClientAuth, None) => {
             return Err(FieldError::new(

@@ -102,12 +102,42 @@ impl TlsSubject {
                     format!("is not an RFC 4514 distinguished name: {reason}"),
                 )
             })?),
-            TlsSubjectKind::SanDns => value.to_ascii_lowercase(),
+            TlsSubjectKind::SanDns => {
+                let ok = value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.*_".contains(&b));
+                if !ok {
+                    return Err(SubjectError::new(field, "is not a DNS name"));
+                }
+                value.to_ascii_lowercase()
+            }
             TlsSubjectKind::SanIp => value
                 .parse::<IpAddr>()
                 .map_err(|_| SubjectError::new(field, "is not an IPv4 or IPv6 address"))?
                 .to_string(),
-            TlsSubjectKind::SanUri | TlsSubjectKind::SanEmail => value.to_owned(),
+            TlsSubjectKind::SanUri => {
+                // RFC 3986 §3.1: a scheme, then the rest; printable ASCII.
+                let scheme_ok = value.split_once(':').is_some_and(|(scheme, rest)| {
+                    scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                        && scheme
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                        && !rest.is_empty()
+                });
+                if !scheme_ok || !value.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+                    return Err(SubjectError::new(field, "is not an absolute URI"));
+                }
+                value.to_owned()
+            }
+            TlsSubjectKind::SanEmail => {
+                let ok = value.split_once('@').is_some_and(|(local, domain)| {
+                    !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+                }) && value.bytes().all(|b| (0x21..=0x7E).contains(&b));
+                if !ok {
+                    return Err(SubjectError::new(field, "is not an e-mail address"));
+                }
+                value.to_owned()
+            }
         };
         Ok(Self { kind, value })
     }
@@ -149,23 +179,27 @@ impl fmt::Display for TlsSubject {
     }
 }
 
+/// One relative distinguished name: its (attribute type, value) pairs.
+pub type Rdn = Vec<(String, String)>;
+
 /// The names a client certificate carries, as read by `crypto::certificate`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertificateNames {
-    /// (attribute type, value), most specific RDN first (RFC 4514 §2.1);
-    /// types are short names (`CN`, `O`, …) or dotted OIDs.
-    pub subject: Vec<(String, String)>,
+    /// The RDNs, most specific first (RFC 4514 §2.1), each its (attribute
+    /// type, value) pairs (more than one in a multi-valued RDN); types are
+    /// short names (`CN`, `O`, …) or dotted OIDs.
+    pub subject: Vec<Rdn>,
     pub dns: Vec<String>,
     pub uris: Vec<String>,
     pub ips: Vec<IpAddr>,
     pub emails: Vec<String>,
 }
 
-/// Parses an RFC 4514 string into (TYPE, value) pairs. Multi-valued RDNs
-/// (`+`) are kept as consecutive pairs, which is how `canonical_dn` writes
-/// them back; attribute types are upper-cased.
-fn parse_dn(text: &str) -> Result<Vec<(String, String)>, &'static str> {
-    let mut pairs = Vec::new();
+/// Parses an RFC 4514 string into RDNs of (TYPE, value) pairs: `,`
+/// separates RDNs, `+` the values of one; attribute types are upper-cased.
+fn parse_dn(text: &str) -> Result<Vec<Rdn>, &'static str> {
+    let mut rdns: Vec<Rdn> = Vec::new();
+    let mut pairs: Rdn = Vec::new();
     let mut chars = text.chars().peekable();
     loop {
         let mut attribute = String::new();
@@ -227,32 +261,47 @@ fn parse_dn(text: &str) -> Result<Vec<(String, String)>, &'static str> {
         }
         let value = String::from_utf8(value).map_err(|_| "escapes that are not UTF-8")?;
         pairs.push((attribute, value));
-        if separator.is_none() {
-            return Ok(pairs);
+        match separator {
+            Some('+') => {}
+            Some(_) => rdns.push(std::mem::take(&mut pairs)),
+            None => {
+                rdns.push(pairs);
+                return Ok(rdns);
+            }
         }
     }
 }
 
-/// One spelling of a DN: `TYPE=value` joined by `,`, with the characters
-/// RFC 4514 §2.4 requires escaped.
-pub fn canonical_dn(pairs: &[(String, String)]) -> String {
-    let mut out = String::new();
-    for (i, (attribute, value)) in pairs.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+/// One spelling of a DN: RDNs joined by `,`, the values of a multi-valued
+/// RDN (a set: their order does not count) sorted and joined by `+`, each
+/// `TYPE=value` with the characters RFC 4514 §2.4 requires escaped.
+pub fn canonical_dn(rdns: &[Rdn]) -> String {
+    rdns.iter()
+        .map(|rdn| {
+            let mut values: Vec<String> = rdn
+                .iter()
+                .map(|(attribute, value)| {
+                    format!("{}={}", attribute.to_ascii_uppercase(), escape_value(value))
+                })
+                .collect();
+            values.sort();
+            values.join("+")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn escape_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (j, c) in value.chars().enumerate() {
+        let escape = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
+            || (j == 0 && (c == ' ' || c == '#'))
+            || (j == last && c == ' ');
+        if escape {
+            out.push('\\');
         }
-        out.push_str(&attribute.to_ascii_uppercase());
-        out.push('=');
-        let last = value.chars().count().saturating_sub(1);
-        for (j, c) in value.chars().enumerate() {
-            let escape = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';' | '=')
-                || (j == 0 && (c == ' ' || c == '#'))
-                || (j == last && c == ' ');
-            if escape {
-                out.push('\\');
-            }
-            out.push(c);
-        }
+        out.push(c);
     }
     out
 }
@@ -261,11 +310,12 @@ pub fn canonical_dn(pairs: &[(String, String)]) -> String {
 mod tests {
     use super::*;
 
+    /// A certificate subject of single-valued RDNs.
     fn names(subject: &[(&str, &str)]) -> CertificateNames {
         CertificateNames {
             subject: subject
                 .iter()
-                .map(|(a, v)| ((*a).to_owned(), (*v).to_owned()))
+                .map(|(a, v)| vec![((*a).to_owned(), (*v).to_owned())])
                 .collect(),
             ..CertificateNames::default()
         }
@@ -298,6 +348,26 @@ mod tests {
     }
 
     #[test]
+    fn a_multi_valued_rdn_is_not_two_rdns() {
+        let two = TlsSubject::new(TlsSubjectKind::Dn, "CN=orders,O=Example").unwrap();
+        let one = TlsSubject::new(TlsSubjectKind::Dn, "O=Example + CN=orders").unwrap();
+        assert_eq!(
+            one.value, "CN=orders+O=Example",
+            "sorted: a set has no order"
+        );
+        let multi = CertificateNames {
+            subject: vec![vec![
+                ("O".to_owned(), "Example".to_owned()),
+                ("CN".to_owned(), "orders".to_owned()),
+            ]],
+            ..CertificateNames::default()
+        };
+        let pair = names(&[("CN", "orders"), ("O", "Example")]);
+        assert!(one.matches(&multi) && !one.matches(&pair));
+        assert!(two.matches(&pair) && !two.matches(&multi));
+    }
+
+    #[test]
     fn bad_dns_are_refused() {
         for bad in ["", "CN", "=x", "CN=", "CN=a,", r"CN=a\", r"CN=\zz", "C N=x"] {
             assert!(TlsSubject::new(TlsSubjectKind::Dn, bad).is_err(), "{bad}");
@@ -327,11 +397,25 @@ mod tests {
         }
         // A SAN of one kind never matches a subject of another.
         assert!(
-            !TlsSubject::new(TlsSubjectKind::SanUri, "orders.internal")
+            !TlsSubject::new(TlsSubjectKind::SanDns, "orders")
                 .unwrap()
-                .matches(&cert)
+                .matches(&CertificateNames {
+                    uris: vec!["orders".into()],
+                    emails: vec!["orders".into()],
+                    subject: vec![vec![("CN".into(), "orders".into())]],
+                    ..CertificateNames::default()
+                })
         );
-        assert!(TlsSubject::new(TlsSubjectKind::SanIp, "not-an-ip").is_err());
+        for (kind, bad) in [
+            (TlsSubjectKind::SanIp, "not-an-ip"),
+            (TlsSubjectKind::SanDns, "a b"),
+            (TlsSubjectKind::SanUri, "not a uri"),
+            (TlsSubjectKind::SanUri, "no-scheme"),
+            (TlsSubjectKind::SanEmail, "a"),
+            (TlsSubjectKind::SanEmail, "a@b@c"),
+        ] {
+            assert!(TlsSubject::new(kind, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

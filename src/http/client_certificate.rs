@@ -97,23 +97,32 @@ fn from_xfcc(value: &[u8]) -> Option<Vec<Vec<u8>>> {
             .strip_prefix('"')
             .and_then(|v| v.strip_suffix('"'))
             .unwrap_or(value);
-        match key.trim().to_ascii_lowercase().as_str() {
-            "cert" => cert = Some(value),
-            "chain" => chain = Some(value),
-            _ => {}
+        let slot = match key.trim().to_ascii_lowercase().as_str() {
+            "cert" => &mut cert,
+            "chain" => &mut chain,
+            _ => continue,
+        };
+        // A key twice in one element is not something Envoy writes.
+        if slot.replace(value).is_some() {
+            return None;
         }
     }
     let pem: Vec<u8> = percent_encoding::percent_decode(chain.or(cert)?.as_bytes()).collect();
     chain_from_pem(&pem)
 }
 
-/// Splits at `separator` outside double quotes.
+/// Splits at `separator` outside double quotes; inside them a backslash
+/// escapes the next character (Envoy escapes `"` in a `Subject` it copies
+/// from the certificate: a caller's certificate must not end the quote).
 fn split_unquoted(text: &str, separator: char) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut quoted = false;
+    let mut escaped = false;
     let mut start = 0;
     for (i, c) in text.char_indices() {
         match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             c if c == separator && !quoted => {
                 parts.push(&text[start..i]);
@@ -139,6 +148,18 @@ mod tests {
         );
         let chain = from_xfcc(header.as_bytes()).unwrap();
         assert_eq!(chain, vec![vec![0x04, 0x10, 0x41]]);
+    }
+
+    #[test]
+    fn an_escaped_quote_does_not_end_a_value() {
+        let mine = "-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----%0A";
+        let victim = "-----BEGIN%20CERTIFICATE-----%0ABBBB%0A-----END%20CERTIFICATE-----%0A";
+        // A subject the caller chose, copied by the proxy with `"` escaped.
+        let header =
+            format!("By=spiffe://a;Cert=\"{mine}\";Subject=\"CN=m,OU=x\\\",Cert={victim}\"");
+        assert_eq!(from_xfcc(header.as_bytes()).unwrap(), vec![vec![0, 0, 0]]);
+        let twice = format!("Cert=\"{mine}\";Cert=\"{victim}\"");
+        assert!(from_xfcc(twice.as_bytes()).is_none());
     }
 
     #[test]

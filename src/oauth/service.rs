@@ -14,7 +14,7 @@ use super::token::{
     AccessTokenClaims, Audience, Confirmation, TokenRequest, TokenResponse, decide_grant,
 };
 use crate::clock::wait_until;
-use crate::crypto::certificate::thumbprint;
+use crate::crypto::certificate::{ClientCertificate, thumbprint};
 use crate::crypto::random_token;
 use crate::domain::log_excerpt;
 use crate::keys::KeyRing;
@@ -96,10 +96,16 @@ impl TokenService {
         let certificate = request.certificate.as_ref().and_then(|c| c.chain.first());
         let bind_certificate = client.auth_method.uses_certificate()
             || client.tls_client_certificate_bound_access_tokens;
-        if bind_certificate && certificate.is_none() {
-            return Err(OAuthError::invalid_request(
-                "this client's tokens are bound to its TLS client certificate: connect with it",
-            ));
+        if bind_certificate {
+            // A certificate that authenticated was checked already; one that
+            // only binds must still be one a resource server would accept.
+            let usable = certificate
+                .is_some_and(|der| ClientCertificate::parse(der).is_ok_and(|c| c.is_current(now)));
+            if !usable {
+                return Err(OAuthError::invalid_request(
+                    "this client's tokens are bound to its TLS client certificate: connect with a valid one",
+                ));
+            }
         }
         // Within the second its tokens were revoked (or it was made), a
         // client's new token waits for the next second: `iat` is whole
@@ -119,7 +125,7 @@ impl TokenService {
         )?;
         let mut cnf = Confirmation::default();
         if let Some(proof) = &proof {
-            self.spend_proof(proof, &client.client_id, now).await?;
+            self.spend_proof(proof, now).await?;
             cnf.jkt = Some(proof.jkt.clone());
         }
         if bind_certificate {
@@ -157,18 +163,15 @@ impl TokenService {
     /// RFC 9449 §11.1: a proof is accepted once. Always on this instance;
     /// with server nonces on, also in the store all instances share, so
     /// that a proof cannot be replayed on another one.
-    async fn spend_proof(
-        &self,
-        proof: &DpopProof,
-        client_id: &str,
-        now: i64,
-    ) -> Result<(), OAuthError> {
+    async fn spend_proof(&self, proof: &DpopProof, now: i64) -> Result<(), OAuthError> {
         self.dpop.spend(proof, now)?;
         if self.dpop.requires_nonce() {
             let first = self
                 .auth
                 .spend_once(UsedAssertion {
-                    client_id: client_id.to_owned(),
+                    // One ledger for every client's proofs (no client has
+                    // the empty id): a proof is spent, whoever presents it.
+                    client_id: String::new(),
                     jti: proof.ledger_id(),
                     expires_at: proof.remember_until(),
                 })

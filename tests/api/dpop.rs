@@ -314,6 +314,25 @@ async fn nonces_make_a_proof_single_use_across_instances(app: TestApp) {
     let replay = send(&a.address, &proof).await.unwrap();
     assert_eq!(replay.status(), 400);
     assert_eq!(json(replay).await["error"], "invalid_dpop_proof");
+    // Nor may another client present it, at either instance.
+    let (other, other_secret) = app.standard_client().await;
+    for address in [&a.address, &b.address] {
+        let stolen = app
+            .http
+            .post(format!("{address}/token"))
+            .basic_auth(&other, Some(&other_secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("DPoP", &proof)
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            json(stolen).await["error"],
+            "invalid_dpop_proof",
+            "another client"
+        );
+    }
     // A plain bearer request needs no nonce.
     let url = format!("{}/token", a.address);
     let plain = post_form(

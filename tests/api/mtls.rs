@@ -247,6 +247,10 @@ async fn tls_client_auth_matches_one_subject_per_kind(backend: Backend) {
             "{id}"
         );
         assert!(view.get("client_secret").is_none(), "{id}: no secret");
+        assert_eq!(
+            view["tls_client_certificate_bound_access_tokens"], true,
+            "{id}: its tokens are always bound"
+        );
         let credential = ca.issue(if id == "by-dn" { "orders" } else { id }, sans, false);
         let response = server.token(Some(&credential), id).await;
         assert_eq!(response.status(), 200, "{id}");
@@ -483,10 +487,15 @@ async fn a_secret_client_may_bind_its_tokens_to_its_certificate(backend: Backend
         decode_claims(token)["cnf"]["x5t#S256"],
         credential.thumbprint().as_str()
     );
-    // Without a certificate it gets no unbound token.
-    let response = send(None).await.unwrap();
-    assert_eq!(response.status(), 400);
-    assert_eq!(json(response).await["error"], "invalid_request");
+    // Without a certificate, or with an expired one, it gets no token.
+    for (what, presented) in [
+        ("none", None),
+        ("expired", Some(self_signed("bound", true))),
+    ] {
+        let response = send(presented.as_ref()).await.unwrap();
+        assert_eq!(response.status(), 400, "{what}");
+        assert_eq!(json(response).await["error"], "invalid_request", "{what}");
+    }
     // A client not registered for it gets a plain token even with a certificate.
     let (plain_id, plain_secret) = server.app.standard_client().await;
     let body = json(
@@ -584,6 +593,49 @@ async fn a_proxy_header_counts_only_from_trusted_proxies(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 401, "a header from an untrusted peer");
+    // Envoy's header: the right-most element's Cert counts, and a quote the
+    // caller's own certificate put in a copied Subject cannot end it early.
+    let envoy = app
+        .another_instance(&[(
+            "TOKENMINT_TLS_CLIENT_CERT_HEADER",
+            "x-forwarded-client-cert",
+        )])
+        .await;
+    let mallory = ca.issue(
+        "mallory",
+        vec![SanType::DnsName("mallory.internal".try_into().unwrap())],
+        false,
+    );
+    let pem = |c: &Credential| {
+        percent_encoding::utf8_percent_encode(&c.pem, percent_encoding::NON_ALPHANUMERIC)
+            .to_string()
+    };
+    let xfcc = |header: String| {
+        app.http
+            .post(format!("{}/token", envoy.address))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-client-cert", header)
+            .body(form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", "orders"),
+            ]))
+            .send()
+    };
+    let honest = format!(
+        "By=spiffe://mesh/tokenmint;Hash=00;Cert=\"{}\"",
+        pem(&credential)
+    );
+    assert_eq!(xfcc(honest).await.unwrap().status(), 200, "Envoy's header");
+    let forged = format!(
+        "By=spiffe://mesh/tokenmint;Cert=\"{}\";Subject=\"CN=mallory,OU=x\\\",Cert={}\"",
+        pem(&mallory),
+        pem(&credential)
+    );
+    assert_eq!(
+        xfcc(forged).await.unwrap().status(),
+        401,
+        "a Subject that smuggles a Cert"
+    );
     // The metadata names the mTLS aliases.
     let metadata = app.metadata().await;
     assert_eq!(
