@@ -310,7 +310,17 @@ impl ReplayWindow {
             .saturating_add(BUCKET_SECS - 1)
             .div_euclid(BUCKET_SECS)
             * BUCKET_SECS;
-        self.buckets.entry(end).or_default().insert(id);
+        // A new bucket starts the size of the latest one: growing a set of a
+        // hundred thousand ids rehashes it under the lock, a pause every
+        // request would wait out.
+        let expected = self
+            .buckets
+            .last_key_value()
+            .map_or(0, |(_, ids)| ids.len());
+        self.buckets
+            .entry(end)
+            .or_insert_with(|| HashSet::with_capacity(expected))
+            .insert(id);
         self.len += 1;
         Remembered::First
     }
