@@ -11,10 +11,10 @@ use super::authenticate::ClientAuthenticator;
 use super::dpop::{DpopProof, DpopVerifier};
 use super::introspection::{IntrospectionResponse, TokenRequestByCaller, VerifiedClaims};
 use super::token::{
-    AccessTokenClaims, Audience, Confirmation, TokenRequest, TokenResponse, decide_grant,
+    AccessTokenClaims, Audience, Confirmation, TokenRequest, TokenResponse, certificate_binding,
+    decide_grant,
 };
 use crate::clock::wait_until;
-use crate::crypto::certificate::{ClientCertificate, thumbprint};
 use crate::crypto::random_token;
 use crate::domain::log_excerpt;
 use crate::keys::KeyRing;
@@ -93,20 +93,7 @@ impl TokenService {
                 "this client's tokens are DPoP-bound: send a DPoP proof".into(),
             ));
         }
-        let certificate = request.certificate.as_ref().and_then(|c| c.chain.first());
-        let bind_certificate = client.auth_method.uses_certificate()
-            || client.tls_client_certificate_bound_access_tokens;
-        if bind_certificate {
-            // A certificate that authenticated was checked already; one that
-            // only binds must still be one a resource server would accept.
-            let usable = certificate
-                .is_some_and(|der| ClientCertificate::parse(der).is_ok_and(|c| c.is_current(now)));
-            if !usable {
-                return Err(OAuthError::invalid_request(
-                    "this client's tokens are bound to its TLS client certificate: connect with a valid one",
-                ));
-            }
-        }
+        let x5t_s256 = certificate_binding(&client, request.certificate.as_ref(), now)?;
         // Within the second its tokens were revoked (or it was made), a
         // client's new token waits for the next second: `iat` is whole
         // seconds, and a token stamped with that second would be inactive.
@@ -123,14 +110,13 @@ impl TokenService {
             self.default_ttl,
             &self.issuer,
         )?;
-        let mut cnf = Confirmation::default();
         if let Some(proof) = &proof {
             self.spend_proof(proof, now).await?;
-            cnf.jkt = Some(proof.jkt.clone());
         }
-        if bind_certificate {
-            cnf.x5t_s256 = certificate.map(|der| thumbprint(der));
-        }
+        let cnf = Confirmation {
+            jkt: proof.as_ref().map(|p| p.jkt.clone()),
+            x5t_s256,
+        };
         let jti = random_token::<16>()?;
         let scope = grant.scope.to_string();
         let claims = AccessTokenClaims {

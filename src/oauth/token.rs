@@ -8,6 +8,7 @@ use super::OAuthError;
 use super::client_auth::PresentedCertificate;
 use super::client_auth::{ClientCredentials, Credentials, resolve_credentials};
 use super::params::FormParams;
+use crate::crypto::certificate::{ClientCertificate, thumbprint};
 use crate::domain::client::{CLIENT_CREDENTIALS, Client};
 use crate::domain::scope::Scope;
 
@@ -142,6 +143,34 @@ pub fn decide_grant(
         audiences,
         ttl: client.token_ttl.unwrap_or(default_ttl),
     })
+}
+
+/// The `x5t#S256` a client's token is bound to (RFC 8705 §3.1): the
+/// certificate's, when the client's tokens are certificate-bound (always so
+/// for the certificate methods, §3.4 `tls_client_certificate_bound_access_tokens`
+/// otherwise). Such a client gets no token without a valid certificate —
+/// never an unbound one. A certificate that authenticated was checked
+/// already; one that only binds must still be one a resource server would
+/// accept.
+pub fn certificate_binding(
+    client: &Client,
+    certificate: Option<&PresentedCertificate>,
+    now: i64,
+) -> Result<Option<String>, OAuthError> {
+    let bound =
+        client.auth_method.uses_certificate() || client.tls_client_certificate_bound_access_tokens;
+    if !bound {
+        return Ok(None);
+    }
+    let leaf = certificate.and_then(|c| c.chain.first());
+    match leaf {
+        Some(der) if ClientCertificate::parse(der).is_ok_and(|c| c.is_current(now)) => {
+            Ok(Some(thumbprint(der)))
+        }
+        _ => Err(OAuthError::invalid_request(
+            "this client's tokens are bound to its TLS client certificate: connect with a valid one",
+        )),
+    }
 }
 
 /// The claims of an RFC 9068 access token.
