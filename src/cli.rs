@@ -20,7 +20,7 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::crypto::ClientSecret;
 use crate::crypto::MAX_JWKS_BYTES;
-use crate::domain::client::parse_federated_identity;
+use crate::domain::client::{AuthMethod, parse_federated_identity};
 use crate::fault::chain;
 use crate::startup::{
     Application, StartupError, argon2_hasher, open_key_ring, open_store, shutdown_signal,
@@ -715,7 +715,10 @@ fn describe_created(created: &CreatedClient) -> String {
             describe(&created.client),
             secret.expose()
         ),
-        None if created.client.token_endpoint_auth_method == "private_key_jwt" => {
+        // A client without a secret (keys, identities, a certificate).
+        None if AuthMethod::parse(&created.client.token_endpoint_auth_method)
+            .is_ok_and(|m| !m.uses_secret()) =>
+        {
             describe(&created.client)
         }
         None => format!(

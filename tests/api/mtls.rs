@@ -284,6 +284,16 @@ async fn tls_client_auth_matches_one_subject_per_kind(backend: Backend) {
             "{id}"
         );
     }
+    // Printed for people: no secret line, since there is no secret.
+    let printed = server.app.cli(
+        &["client", "create", "printed", "--tls-san-dns", "p.internal"],
+        None,
+    );
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.contains("tls_client_auth") && !printed.contains("client_secret"),
+        "{printed}"
+    );
     let metadata = json(
         server
             .client(None)
