@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::clock::rfc3339;
-use crate::crypto::{ClientSecret, CryptoError, HasherError, KeySet, SecretHasher};
+use crate::crypto::{ClientSecret, CryptoError, HashCost, HasherError, KeySet, SecretHasher};
 use crate::domain::client::{
     self as clients, AuthMethod, CLIENT_CREDENTIALS, Client, FederatedIdentity, FieldError,
-    PreviousSecret, SecretHashes, validate_audience, validate_audiences, validate_client_id,
-    validate_federated_identities, validate_grant_types, validate_token_ttl, validate_url,
+    PreviousSecret, SecretHashes, SecretOrigin, validate_audience, validate_audiences,
+    validate_client_id, validate_federated_identities, validate_grant_types, validate_token_ttl,
+    validate_url,
 };
 use crate::domain::scope::Scope;
 use crate::domain::tls_subject::{TlsSubject, TlsSubjectKind};
@@ -466,10 +467,20 @@ impl<'a> ClientAdmin<'a> {
             }
             (true, None) => Some(ClientSecret::generate()?),
         };
+        // The hash costs what the secret's origin calls for (`HashCost`).
+        let origin = if was_imported {
+            SecretOrigin::Imported
+        } else {
+            SecretOrigin::Generated
+        };
         let secrets = match &secret {
             Some(secret) => Some(SecretHashes {
-                current: self.hasher.hash(secret.clone()).await?,
+                current: self
+                    .hasher
+                    .hash(secret.clone(), HashCost::for_origin(origin))
+                    .await?,
                 previous: None,
+                origin: Some(origin),
             }),
             None => None,
         };
@@ -643,7 +654,13 @@ impl<'a> ClientAdmin<'a> {
             .into());
         }
         let secret = ClientSecret::generate()?;
-        let hash = self.hasher.hash(secret.clone()).await?;
+        let hash = self
+            .hasher
+            .hash(
+                secret.clone(),
+                HashCost::for_origin(SecretOrigin::Generated),
+            )
+            .await?;
         let client = modify_client(self.store, client_id, |client| {
             let Some(secrets) = client.secrets.as_mut() else {
                 return Err(FieldError::new(
@@ -653,6 +670,7 @@ impl<'a> ClientAdmin<'a> {
                 .into());
             };
             let replaced = std::mem::replace(&mut secrets.current, hash.clone());
+            secrets.origin = Some(SecretOrigin::Generated);
             secrets.previous = (overlap > 0).then(|| PreviousSecret {
                 hash: replaced,
                 expires_at: now.saturating_add(i64::try_from(overlap).unwrap_or(i64::MAX)),

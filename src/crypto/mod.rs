@@ -18,7 +18,7 @@ pub use jwk_set::{
 pub use kek::KeyEncryptionKey;
 pub use permits::Lane;
 pub use random::{random_bytes, random_token};
-pub use secret::{ClientSecret, HasherError, REFUSAL_HASHES, SecretHasher};
+pub use secret::{ClientSecret, HashCost, HasherError, REFUSAL_HASHES, SecretHasher};
 pub use signing::{Algorithm, SigningKey, is_low_s_p256};
 pub use verified_cache::{Fingerprint, VerifiedSecrets};
 

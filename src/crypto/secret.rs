@@ -11,6 +11,7 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 use super::permits::{Lane, Permits};
 use super::{CryptoError, random_bytes, random_token};
+use crate::domain::client::SecretOrigin;
 use crate::fault::Fault;
 
 /// A client secret in clear. Its `Debug` is redacted so that it cannot reach a
@@ -30,6 +31,18 @@ impl ClientSecret {
 
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether the secret has the shape of one `generate` makes (43
+    /// base64url characters): how a secret stored before origins were
+    /// recorded is judged. An imported secret of that shape is 256 bits of
+    /// encoding from another server's generator, as unguessable as ours.
+    pub fn looks_generated(&self) -> bool {
+        self.0.len() == 43
+            && self
+                .0
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     }
 }
 
@@ -65,7 +78,10 @@ pub struct SecretHasher {
 }
 
 struct Inner {
+    /// For secrets a person or another system chose (`HashCost::Strong`).
     argon2: Argon2<'static>,
+    /// For secrets we generated (`HashCost::Light`).
+    light: Argon2<'static>,
     permits: Permits,
     concurrency: usize,
     /// One argon2 working memory per permit, reused (see `verify_with`).
@@ -83,6 +99,47 @@ struct Inner {
 /// Every refusal costs as long as this many verifications: the most live
 /// hashes a client has (current and, during an overlap, previous).
 pub const REFUSAL_HASHES: u32 = 2;
+
+/// How expensive a secret's hash is. The cost of argon2 protects only
+/// secrets that can be guessed: a secret we generated holds 256 random bits,
+/// and no number of guesses at any cost per guess finds it, so its hash
+/// costs the minimum (and a cold client is served at nearly the speed of a
+/// warm one). A secret someone chose keeps the strong parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashCost {
+    /// argon2id at its minimum: 8 KiB, 1 pass, 1 lane.
+    Light,
+    /// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+    Strong,
+}
+
+impl HashCost {
+    /// What a secret's hash costs, by where the secret came from.
+    pub fn for_origin(origin: SecretOrigin) -> Self {
+        match origin {
+            SecretOrigin::Generated => Self::Light,
+            SecretOrigin::Imported => Self::Strong,
+        }
+    }
+
+    fn params(self) -> Result<Params, CryptoError> {
+        let (m, t) = match self {
+            Self::Light => (Params::MIN_M_COST, Params::MIN_T_COST),
+            Self::Strong => (19 * 1024, 2),
+        };
+        Params::new(m, t, 1, None).map_err(|_| CryptoError("invalid argon2 parameters"))
+    }
+
+    /// The cost a stored PHC string was made with, if it is one of ours.
+    pub fn of(phc: &str) -> Option<Self> {
+        let parsed = PasswordHash::new(phc).ok()?;
+        let params = Params::try_from(&parsed).ok()?;
+        [Self::Light, Self::Strong].into_iter().find(|cost| {
+            cost.params()
+                .is_ok_and(|p| p.m_cost() == params.m_cost() && p.t_cost() == params.t_cost())
+        })
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum HasherError {
@@ -113,11 +170,18 @@ impl SecretHasher {
     /// `concurrency` argon2 computations may run at once, and `max_waiting`
     /// more may wait for their turn.
     pub fn new(concurrency: usize, max_waiting: usize) -> Result<Self, CryptoError> {
-        // OWASP's argon2id recommendation (19 MiB, 2 passes, 1 lane) — the
-        // argon2 crate's defaults, pinned here so an upgrade cannot move them.
-        let params = Params::new(19 * 1024, 2, 1, None)
-            .map_err(|_| CryptoError("invalid argon2 parameters"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        // Pinned here, not the argon2 crate's defaults, so that an upgrade
+        // cannot move them.
+        let argon2 = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            HashCost::Strong.params()?,
+        );
+        let light = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            HashCost::Light.params()?,
+        );
         // One hash now seeds the running average that refusals sleep by.
         let started = Instant::now();
         hash_with(&argon2, &ClientSecret::generate()?)?;
@@ -125,6 +189,7 @@ impl SecretHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 argon2,
+                light,
                 permits: Permits::new(concurrency.max(1)),
                 concurrency: concurrency.max(1),
                 memory: Mutex::new(Vec::new()),
@@ -157,18 +222,26 @@ impl SecretHasher {
         self.inner.waiting.load(Ordering::Relaxed)
     }
 
-    /// The argon2id PHC string of `secret`.
-    pub async fn hash(&self, secret: ClientSecret) -> Result<String, HasherError> {
+    /// The argon2id PHC string of `secret`, at `cost`.
+    pub async fn hash(&self, secret: ClientSecret, cost: HashCost) -> Result<String, HasherError> {
         let inner = self.inner.clone();
         Ok(self
-            .run(Lane::Clean, move || hash_with(&inner.argon2, &secret))
+            .run(Lane::Clean, move || {
+                let argon2 = match cost {
+                    HashCost::Light => &inner.light,
+                    HashCost::Strong => &inner.argon2,
+                };
+                hash_with(argon2, &secret)
+            })
             .await??)
     }
 
     /// Which of `hashes` (at most `REFUSAL_HASHES`) `secret` matches, if
     /// any. Every hash is tried even after a match, so the cost does not
     /// depend on which one matched; a refusal is padded, by sleeping, to
-    /// `REFUSAL_HASHES` verifications.
+    /// `REFUSAL_HASHES` strong verifications — whatever the hashes cost, so
+    /// that a refusal does not tell a generated secret's client from an
+    /// imported one's, or from an unknown id.
     pub async fn verify(
         &self,
         secret: ClientSecret,
@@ -176,29 +249,34 @@ impl SecretHasher {
         lane: Lane,
     ) -> Result<Option<usize>, HasherError> {
         let inner = self.inner.clone();
-        let computed = u32::try_from(hashes.len()).unwrap_or(u32::MAX);
-        let found = self
+        let (found, computing) = self
             .run(lane, move || {
                 // At most one buffer per permit exists: the pool is only drawn
                 // from while a permit is held.
                 let mut memory = inner.lock_memory().pop().unwrap_or_default();
                 let started = Instant::now();
-                let found = hashes.iter().enumerate().fold(None, |found, (i, hash)| {
-                    let matched = verify_with(&secret, hash, &mut memory);
-                    found.or(matched.then_some(i))
-                });
-                if computed > 0 {
-                    let each = nanos(started.elapsed()) / u64::from(computed);
-                    average(&inner.hash_nanos, each);
+                let mut found = None;
+                for (i, hash) in hashes.iter().enumerate() {
+                    let one = Instant::now();
+                    if verify_with(&secret, hash, &mut memory) {
+                        found = found.or(Some(i));
+                    }
+                    // Only strong verifications teach the refusal time.
+                    if HashCost::of(hash) == Some(HashCost::Strong) {
+                        average(&inner.hash_nanos, nanos(one.elapsed()));
+                    }
                 }
                 inner.lock_memory().push(memory);
-                found
+                (found, started.elapsed())
             })
             .await?;
-        if found.is_none() && computed < REFUSAL_HASHES {
+        if found.is_none() {
             let hash = self.inner.hash_nanos.load(Ordering::Relaxed);
-            let missing = u64::from(REFUSAL_HASHES - computed);
-            tokio::time::sleep(jitter(hash * missing)).await;
+            let target = hash * u64::from(REFUSAL_HASHES);
+            let missing = target.saturating_sub(nanos(computing));
+            if missing > 0 {
+                tokio::time::sleep(jitter(missing)).await;
+            }
         }
         Ok(found)
     }
@@ -344,12 +422,15 @@ mod tests {
         let hasher = SecretHasher::new(2, 8).unwrap();
         let secret = ClientSecret::generate().unwrap();
         assert_eq!(secret.expose().len(), 43);
-        let hash = hasher.hash(secret.clone()).await.unwrap();
+        let hash = hasher.hash(secret.clone(), HashCost::Strong).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert_eq!(HashCost::of(&hash), Some(HashCost::Strong));
         let other = hasher
-            .hash(ClientSecret::generate().unwrap())
+            .hash(ClientSecret::generate().unwrap(), HashCost::Light)
             .await
             .unwrap();
+        assert!(other.starts_with("$argon2id$v=19$m=8,t=1,p=1$"));
+        assert_eq!(HashCost::of(&other), Some(HashCost::Light));
         let both = vec![other, hash.clone()];
         let clean = Lane::Clean;
         assert_eq!(
@@ -372,7 +453,7 @@ mod tests {
     async fn refusals_take_as_long_without_work_and_clean_callers_displace_suspects() {
         let hasher = SecretHasher::new(1, 64).unwrap();
         let hash = hasher
-            .hash(ClientSecret::generate().unwrap())
+            .hash(ClientSecret::generate().unwrap(), HashCost::Strong)
             .await
             .unwrap();
         let wrong = || ClientSecret::new("wrong".into());
@@ -390,6 +471,24 @@ mod tests {
         assert!(
             slept >= per_hash * REFUSAL_HASHES * 8 / 10,
             "an unknown id is refused in the time of {REFUSAL_HASHES} hashes: {slept:?} vs {per_hash:?} each"
+        );
+        // A wrong secret for a light hash is refused in the strong time too:
+        // the answer does not tell how a client's secret was made.
+        let light = hasher
+            .hash(ClientSecret::generate().unwrap(), HashCost::Light)
+            .await
+            .unwrap();
+        let started = Instant::now();
+        let refused = hasher
+            .verify(wrong(), vec![light], Lane::Clean)
+            .await
+            .unwrap();
+        assert_eq!(refused, None);
+        assert!(
+            started.elapsed() >= per_hash * REFUSAL_HASHES * 8 / 10,
+            "a light hash's refusal takes {:?}, a strong one's {:?}",
+            started.elapsed(),
+            per_hash * REFUSAL_HASHES
         );
 
         // A queue full of suspects (failures on record): the next suspects

@@ -175,6 +175,32 @@ pub struct Client {
 pub struct SecretHashes {
     pub current: String,
     pub previous: Option<PreviousSecret>,
+    /// Where the current secret came from; `None` for one stored before
+    /// this was recorded.
+    pub origin: Option<SecretOrigin>,
+}
+
+/// Where a secret came from, which decides what its hash costs: one we
+/// generated cannot be guessed, one someone chose might be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretOrigin {
+    Generated,
+    Imported,
+}
+
+impl SecretOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generated => "generated",
+            Self::Imported => "imported",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Generated, Self::Imported]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
 }
 
 #[derive(Clone)]

@@ -25,8 +25,8 @@ use super::assertion::AssertionAuthenticator;
 use super::client_auth::{ClientCredentials, Credentials, PresentedCertificate};
 use super::client_rows::ClientRows;
 use super::throttle::Throttle;
-use crate::crypto::{SecretHasher, VerifiedSecrets};
-use crate::domain::client::{Client, MAX_CLIENT_ID_LEN, validate_client_id};
+use crate::crypto::{ClientSecret, HashCost, SecretHasher, VerifiedSecrets};
+use crate::domain::client::{Client, MAX_CLIENT_ID_LEN, SecretOrigin, validate_client_id};
 use crate::metrics::{AuthFailure, Metrics};
 use crate::store::{StoreError, UsedAssertion};
 
@@ -170,10 +170,53 @@ impl ClientAuthenticator {
         match matched {
             Some(i) => {
                 self.verified.insert(fingerprint, &hashes[i]);
+                if i == 0 {
+                    self.remake_hash_if_due(&client, &credentials.secret);
+                }
                 Ok(client)
             }
             None => Err(self.refuse(AuthFailure::WrongSecret, counted_id, address, credentials)),
         }
+    }
+
+    /// After a successful verification of the current secret: when its hash
+    /// is not made the way its origin calls for (a hash stored before
+    /// origins were recorded, or under older parameters), make it again, in
+    /// the background, and write it back over the revision it was read at.
+    /// A write that lost a race is dropped: the next verification retries.
+    fn remake_hash_if_due(&self, client: &Client, secret: &ClientSecret) {
+        let Some(secrets) = &client.secrets else {
+            return;
+        };
+        let origin = secrets.origin.unwrap_or(if secret.looks_generated() {
+            SecretOrigin::Generated
+        } else {
+            SecretOrigin::Imported
+        });
+        let cost = HashCost::for_origin(origin);
+        if secrets.origin == Some(origin) && HashCost::of(&secrets.current) == Some(cost) {
+            return;
+        }
+        let (hasher, clients) = (self.hasher.clone(), self.clients.clone());
+        let (mut client, secret) = (client.clone(), secret.clone());
+        tokio::spawn(async move {
+            let Ok(hash) = hasher.hash(secret, cost).await else {
+                return;
+            };
+            if let Some(secrets) = client.secrets.as_mut() {
+                secrets.current = hash;
+                secrets.origin = Some(origin);
+            }
+            match clients.write_back(&client).await {
+                Ok(true) => tracing::info!(
+                    client_id = %client.client_id,
+                    origin = origin.as_str(),
+                    "re-made the secret's hash for its origin"
+                ),
+                Ok(false) => {}
+                Err(e) => tracing::debug!(error = %e, "could not re-make a secret's hash"),
+            }
+        });
     }
 
     /// Unknown, malformed or disabled: refused in the time a wrong secret

@@ -2,7 +2,7 @@
 //! enough for the warm path, and from the database before any real work.
 
 use crate::domain::client::Client;
-use crate::store::{CachedClients, StoreFuture};
+use crate::store::{CachedClients, Store, StoreFuture};
 
 /// The two ways the authenticator reads a client: from memory when a row is
 /// fresh enough for the warm path, and from the database before any argon2
@@ -12,6 +12,9 @@ pub trait ClientRows: Send + Sync {
     fn cached(&self, client_id: &str) -> Option<Client>;
     /// The row as the store holds it now.
     fn fresh<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>>;
+    /// Writes `client` back over the revision it was read at (`false` if
+    /// it changed meanwhile): for re-made secret hashes.
+    fn write_back<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, bool>;
 }
 
 impl ClientRows for CachedClients {
@@ -21,5 +24,9 @@ impl ClientRows for CachedClients {
 
     fn fresh<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>> {
         Box::pin(self.get_client_fresh(client_id))
+    }
+
+    fn write_back<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, bool> {
+        Store::update_client(self, client)
     }
 }

@@ -4,7 +4,7 @@ use sqlx::FromRow;
 
 use super::{StoreError, StoredKey};
 use crate::domain::client::{
-    AuthMethod, Client, PreviousSecret, SecretHashes, parse_federated_identity,
+    AuthMethod, Client, PreviousSecret, SecretHashes, SecretOrigin, parse_federated_identity,
 };
 use crate::domain::issuer::{KeySource, TrustedIssuer};
 use crate::domain::scope::Scope;
@@ -14,15 +14,16 @@ pub const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, pr
      previous_secret_expires_at, scopes, default_scopes, audiences, default_audience, grant_types, \
      token_ttl, enabled, created_at, updated_at, tokens_valid_after, auth_method, jwks, jwks_uri, \
      federated_identities, revision, dpop_bound_access_tokens, \
-     tls_client_certificate_bound_access_tokens, tls_subject) \
+     tls_client_certificate_bound_access_tokens, tls_subject, secret_origin) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-     $20, $21, $22)";
+     $20, $21, $22, $23)";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, previous_secret_hash = $3, \
      previous_secret_expires_at = $4, scopes = $5, default_scopes = $6, audiences = $7, \
      default_audience = $8, grant_types = $9, token_ttl = $10, enabled = $11, updated_at = $13, \
      tokens_valid_after = $14, auth_method = $15, jwks = $16, jwks_uri = $17, \
      federated_identities = $18, dpop_bound_access_tokens = $20, \
-     tls_client_certificate_bound_access_tokens = $21, tls_subject = $22, revision = revision + 1 \
+     tls_client_certificate_bound_access_tokens = $21, tls_subject = $22, secret_origin = $23, \
+     revision = revision + 1 \
      WHERE client_id = $1 AND created_at = $12 AND revision = $19";
 pub const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE client_id = $1";
 pub const LIST_CLIENTS: &str = "SELECT * FROM clients ORDER BY client_id";
@@ -86,6 +87,7 @@ pub struct ClientRow {
     pub dpop_bound_access_tokens: bool,
     pub tls_client_certificate_bound_access_tokens: bool,
     pub tls_subject: Option<String>,
+    pub secret_origin: Option<String>,
 }
 
 /// What `secret_hash` holds for a client without a secret (see migration 0005).
@@ -133,6 +135,11 @@ impl ClientRow {
             tls_client_certificate_bound_access_tokens: c
                 .tls_client_certificate_bound_access_tokens,
             tls_subject: c.tls_subject.as_ref().map(TlsSubject::to_column),
+            secret_origin: c
+                .secrets
+                .as_ref()
+                .and_then(|s| s.origin)
+                .map(|o| o.as_str().to_owned()),
         }
     }
 
@@ -157,9 +164,14 @@ impl ClientRow {
             .iter()
             .map(|pair| parse_federated_identity(pair).map_err(|_| corrupt("federated_identities")))
             .collect::<Result<Vec<_>, _>>()?;
+        let origin = match self.secret_origin.as_deref() {
+            None => None,
+            Some(text) => Some(SecretOrigin::parse(text).ok_or_else(|| corrupt("secret_origin"))?),
+        };
         let secrets = (self.secret_hash != NO_SECRET).then_some(SecretHashes {
             current: self.secret_hash,
             previous,
+            origin,
         });
         let tls_subject = self
             .tls_subject
@@ -272,7 +284,7 @@ impl From<KeyRow> for StoredKey {
     }
 }
 
-/// `sql` with a client's columns bound as `$1`…`$22`, in `ClientRow` order
+/// `sql` with a client's columns bound as `$1`…`$23`, in `ClientRow` order
 /// (the order of `INSERT_CLIENT` and `UPDATE_CLIENT`).
 macro_rules! client_query {
     ($sql:expr, $client:expr) => {{
@@ -300,6 +312,7 @@ macro_rules! client_query {
             .bind(r.dpop_bound_access_tokens)
             .bind(r.tls_client_certificate_bound_access_tokens)
             .bind(r.tls_subject)
+            .bind(r.secret_origin)
     }};
 }
 pub(crate) use client_query;

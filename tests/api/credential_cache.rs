@@ -3,7 +3,7 @@
 
 use tokenmint::admin::{ClientAdmin, NewClient};
 use tokenmint::clock::unix_now;
-use tokenmint::crypto::ClientSecret;
+use tokenmint::crypto::{ClientSecret, HashCost};
 
 use crate::helpers::{TestApp, both_stores};
 
@@ -34,7 +34,7 @@ async fn a_cached_success_never_outlives_the_store(app: TestApp) {
     let mut client = app.store.get_client(&id).await.unwrap().unwrap();
     client.secrets.as_mut().unwrap().current = app
         .hasher
-        .hash(ClientSecret::new("the-new-one".into()))
+        .hash(ClientSecret::new("the-new-one".into()), HashCost::Strong)
         .await
         .unwrap();
     assert!(app.store.update_client(&client).await.unwrap());

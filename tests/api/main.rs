@@ -23,6 +23,7 @@ mod logs;
 mod mtls;
 mod operations;
 mod private_key_jwt;
+mod secret_cost;
 mod secret_rotation;
 mod throttle;
 mod tls;
