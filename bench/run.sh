@@ -35,6 +35,12 @@ ASSERTIONS=${ASSERTIONS:-}
 # proof (one more signature check, and a jti in the replay window).
 DPOP=${DPOP:-}
 [ -z "$DPOP" ] || REPORT="bench/REPORT-dpop.md"
+# STORM=1 is the restart storm: 5,000 clients never verified by this process
+# (created through the admin API, then the server restarted) each ask once,
+# over 32 connections; then the same clients warm.
+STORM=${STORM:-}
+STORM_CLIENTS=${STORM_CLIENTS:-5000}
+[ -z "$STORM" ] || REPORT="bench/REPORT-storm.md"
 OTLP_PORT=${OTLP_PORT:-18318}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -114,6 +120,10 @@ bench_store() { # name env...
     bench_dpop "$name" "$@"
     return
   fi
+  if [ -n "$STORM" ]; then
+    bench_storm "$name" "$@"
+    return
+  fi
   if [ -n "$TRACING" ]; then
     start_server "$@" OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$OTLP_PORT"
     warm_up "$work/warm.txt"; load "$work/r" "$work/warm.txt"
@@ -156,6 +166,25 @@ bench_assertions() { # name env...
   record "$name" federated "$work/r" "$(stop_server)"
 }
 
+bench_storm() { # name env...
+  local name=$1; shift
+  local admin
+  admin=$(env "$@" "$BIN" client create bench-admin --scope tokenmint:admin --json | jq -r .client_secret)
+  start_server "$@"
+  local token
+  token=$(curl -sf -u "bench-admin:$admin" -d grant_type=client_credentials \
+    "http://127.0.0.1:$PORT/token" | jq -r .access_token)
+  python3 bench/clients.py "http://127.0.0.1:$PORT" "$token" "$STORM_CLIENTS" storm > "$work/storm.txt"
+  stop_server >/dev/null
+  # A fresh process: every one of the clients is cold.
+  start_server "$@"
+  wrk -t1 -c"$CONNECTIONS" -d120s --timeout 10s -s bench/storm.lua \
+    "http://127.0.0.1:$PORT/token" -- "$work/storm.txt" | grep '^RESULT' > "$work/r"
+  record "$name" storm-cold "$work/r" "-"
+  load "$work/r" "$work/storm.txt"
+  record "$name" storm-warm "$work/r" "$(stop_server)"
+}
+
 bench_dpop() { # name env...
   local name=$1; shift
   python3 bench/assertions.py keys "$work"
@@ -196,7 +225,11 @@ fi
     }'
   done
   echo
-  if [ -n "$DPOP" ]; then
+  if [ -n "$STORM" ]; then
+    echo "\`storm-cold\`: $STORM_CLIENTS clients created through the admin API, the server restarted, then each"
+    echo "asks once (wrk stops when all have their answer); \`storm-warm\`: the same clients again for ${DURATION} s."
+    echo "Target: zero non-2xx, and storm-cold at least 25 % of storm-warm."
+  elif [ -n "$DPOP" ]; then
     echo "\`dpop-*\`: the warm clients of \`warm\`, every request with a fresh DPoP proof (EdDSA or ES256 key):"
     echo "the token is DPoP-bound (\`cnf.jkt\`). Target: at least 60 % of \`warm\`."
   elif [ -n "$ASSERTIONS" ]; then

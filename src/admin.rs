@@ -116,9 +116,9 @@ pub struct NewClient {
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
     /// RFC 8705 §3.4: tokens are bound to the client's TLS certificate
-    /// (always so for the two certificate methods).
-    #[serde(default)]
-    pub tls_client_certificate_bound_access_tokens: bool,
+    /// (always so for the two certificate methods: `false` is refused there).
+    #[schema(nullable)]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
 }
 
 /// A change to a client; `None` leaves a field as it is. For the two
@@ -496,7 +496,7 @@ impl<'a> ClientAdmin<'a> {
             // RFC 8705 §3: a certificate method binds every token.
             tls_client_certificate_bound_access_tokens: new
                 .tls_client_certificate_bound_access_tokens
-                || auth_method.uses_certificate(),
+                .unwrap_or(auth_method.uses_certificate()),
             scopes,
             default_scopes,
             audiences: new.audiences,
@@ -665,7 +665,10 @@ impl<'a> ClientAdmin<'a> {
             let Some(secrets) = client.secrets.as_mut() else {
                 return Err(FieldError::new(
                     "token_endpoint_auth_method",
-                    "this client authenticates with private_key_jwt and has no secret to rotate",
+                    format!(
+                        "this client authenticates with {} and has no secret to rotate",
+                        client.auth_method.as_str()
+                    ),
                 )
                 .into());
             };

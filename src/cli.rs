@@ -281,9 +281,7 @@ impl ClientFields {
             tls_client_auth_san_ip: self.tls_san_ip,
             tls_client_auth_san_email: self.tls_san_email,
             dpop_bound_access_tokens: self.dpop_bound_tokens.unwrap_or(false),
-            tls_client_certificate_bound_access_tokens: self
-                .certificate_bound_tokens
-                .unwrap_or(false),
+            tls_client_certificate_bound_access_tokens: self.certificate_bound_tokens,
         })
     }
 

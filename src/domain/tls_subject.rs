@@ -96,16 +96,33 @@ impl TlsSubject {
             ));
         }
         let value = match kind {
-            TlsSubjectKind::Dn => canonical_dn(&parse_dn(value).map_err(|reason| {
-                SubjectError::new(
-                    field,
-                    format!("is not an RFC 4514 distinguished name: {reason}"),
-                )
-            })?),
+            TlsSubjectKind::Dn => {
+                let canonical = canonical_dn(&parse_dn(value).map_err(|reason| {
+                    SubjectError::new(
+                        field,
+                        format!("is not an RFC 4514 distinguished name: {reason}"),
+                    )
+                })?);
+                // Escaping can lengthen it: what is stored must read back.
+                if canonical.len() > MAX_TLS_SUBJECT_LEN {
+                    return Err(SubjectError::new(
+                        field,
+                        format!("is longer than {MAX_TLS_SUBJECT_LEN} characters once escaped"),
+                    ));
+                }
+                canonical
+            }
             TlsSubjectKind::SanDns => {
-                let ok = value
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-.*_".contains(&b));
+                // RFC 1123 labels: letters, digits and inner hyphens.
+                let ok = value.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
                 if !ok {
                     return Err(SubjectError::new(field, "is not a DNS name"));
                 }
@@ -124,7 +141,10 @@ impl TlsSubject {
                             .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
                         && !rest.is_empty()
                 });
-                if !scheme_ok || !value.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+                let chars_ok = value
+                    .bytes()
+                    .all(|b| (0x21..=0x7E).contains(&b) && !b"\"<>\\^`{|}#".contains(&b));
+                if !scheme_ok || !chars_ok {
                     return Err(SubjectError::new(field, "is not an absolute URI"));
                 }
                 value.to_owned()
@@ -132,7 +152,9 @@ impl TlsSubject {
             TlsSubjectKind::SanEmail => {
                 let ok = value.split_once('@').is_some_and(|(local, domain)| {
                     !local.is_empty() && !domain.is_empty() && !domain.contains('@')
-                }) && value.bytes().all(|b| (0x21..=0x7E).contains(&b));
+                }) && value
+                    .bytes()
+                    .all(|b| (0x21..=0x7E).contains(&b) && !b"\"<>()[]\\,;:".contains(&b));
                 if !ok {
                     return Err(SubjectError::new(field, "is not an e-mail address"));
                 }
@@ -260,6 +282,9 @@ fn parse_dn(text: &str) -> Result<Vec<Rdn>, &'static str> {
             return Err("an attribute has no value");
         }
         let value = String::from_utf8(value).map_err(|_| "escapes that are not UTF-8")?;
+        if value.chars().any(char::is_control) {
+            return Err("a value holds a control character");
+        }
         pairs.push((attribute, value));
         match separator {
             Some('+') => {}
@@ -413,6 +438,13 @@ mod tests {
             (TlsSubjectKind::SanUri, "no-scheme"),
             (TlsSubjectKind::SanEmail, "a"),
             (TlsSubjectKind::SanEmail, "a@b@c"),
+            (TlsSubjectKind::SanEmail, "<a@b.c>"),
+            (TlsSubjectKind::SanDns, "-bad-.com"),
+            (TlsSubjectKind::SanDns, "a..b"),
+            (TlsSubjectKind::SanDns, "*.example.com"),
+            (TlsSubjectKind::SanUri, "spiffe://a/b#f"),
+            (TlsSubjectKind::Dn, "CN=a\\0ab"),
+            (TlsSubjectKind::Dn, &format!("CN=a{}", "=".repeat(1000))),
         ] {
             assert!(TlsSubject::new(kind, bad).is_err(), "{bad}");
         }

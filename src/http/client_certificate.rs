@@ -81,15 +81,23 @@ fn from_escaped(value: &[u8]) -> Option<Vec<Vec<u8>>> {
     (!chain.is_empty() && chain.len() <= MAX_CHAIN_LEN).then_some(chain)
 }
 
-/// Envoy's `x-forwarded-client-cert`: elements separated by `,`, pairs by
-/// `;`, values optionally quoted. The right-most element is the one the
-/// nearest proxy (ours) added; its `Chain` (or else `Cert`) holds the
-/// URL-encoded PEM.
+/// Envoy's `x-forwarded-client-cert`, as the proxy next to us writes it
+/// with `forward_client_cert_details: SANITIZE_SET`: one element of
+/// `;`-separated pairs — `By`, `Hash`, `Cert`, `Chain`, `Subject` — values
+/// optionally quoted.
+///
+/// Envoy writes `URI=` and `DNS=` values unquoted and unescaped, so a
+/// certificate whose SAN holds `,Cert=…` would start an element of the
+/// caller's making: a header with any other key, or more than one element,
+/// is refused (configure Envoy to forward the certificate only:
+/// `set_current_client_cert_details: {cert: true}`). `Hash`, `Cert` and the
+/// first certificate of `Chain` must all name one certificate.
 fn from_xfcc(value: &[u8]) -> Option<Vec<Vec<u8>>> {
     let text = std::str::from_utf8(value).ok()?;
-    let element = split_unquoted(text, ',').pop()?;
-    let mut cert = None;
-    let mut chain = None;
+    let [element] = split_unquoted(text, ',')[..] else {
+        return None;
+    };
+    let (mut cert, mut chain, mut hash) = (None, None, None);
     for pair in split_unquoted(element, ';') {
         let (key, value) = pair.split_once('=')?;
         let value = value.trim();
@@ -100,15 +108,43 @@ fn from_xfcc(value: &[u8]) -> Option<Vec<Vec<u8>>> {
         let slot = match key.trim().to_ascii_lowercase().as_str() {
             "cert" => &mut cert,
             "chain" => &mut chain,
-            _ => continue,
+            "hash" => &mut hash,
+            "by" | "subject" => continue,
+            _ => return None,
         };
         // A key twice in one element is not something Envoy writes.
         if slot.replace(value).is_some() {
             return None;
         }
     }
-    let pem: Vec<u8> = percent_encoding::percent_decode(chain.or(cert)?.as_bytes()).collect();
-    chain_from_pem(&pem)
+    let decode = |v: &str| -> Option<Vec<Vec<u8>>> {
+        let pem: Vec<u8> = percent_encoding::percent_decode(v.as_bytes()).collect();
+        chain_from_pem(&pem)
+    };
+    // A value that is there but does not decode refuses the whole header.
+    let leaf = match cert {
+        Some(v) => Some(decode(v)?.swap_remove(0)),
+        None => None,
+    };
+    let chain = match chain {
+        Some(v) => Some(decode(v)?),
+        None => None,
+    };
+    let chain = match (leaf, chain) {
+        (Some(leaf), Some(chain)) if chain[0] == leaf => chain,
+        (None, Some(chain)) => chain,
+        (Some(leaf), None) => vec![leaf],
+        _ => return None,
+    };
+    // Envoy's Hash is the hex SHA-256 of the leaf's DER.
+    if let Some(hash) = hash {
+        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &chain[0]);
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        if !hash.eq_ignore_ascii_case(&hex) {
+            return None;
+        }
+    }
+    Some(chain)
 }
 
 /// Splits at `separator` outside double quotes; inside them a backslash
@@ -139,21 +175,40 @@ fn split_unquoted(text: &str, separator: char) -> Vec<&str> {
 mod tests {
     use super::*;
 
+    const PEM_A: &str = "-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----%0A";
+    const PEM_B: &str = "-----BEGIN%20CERTIFICATE-----%0ABBBB%0A-----END%20CERTIFICATE-----%0A";
+
     #[test]
-    fn xfcc_takes_the_right_most_element() {
-        let pem_a = "-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----%0A";
-        let pem_b = "-----BEGIN%20CERTIFICATE-----%0ABBBB%0A-----END%20CERTIFICATE-----%0A";
-        let header = format!(
-            "By=spiffe://a;Cert=\"{pem_a}\";Subject=\"CN=x,O=y\",By=spiffe://b;Hash=00;Cert=\"{pem_b}\""
-        );
-        let chain = from_xfcc(header.as_bytes()).unwrap();
-        assert_eq!(chain, vec![vec![0x04, 0x10, 0x41]]);
+    fn xfcc_is_one_element_of_known_keys() {
+        let one = format!("By=spiffe://a;Cert=\"{PEM_A}\";Subject=\"CN=x,O=y\"");
+        assert_eq!(from_xfcc(one.as_bytes()).unwrap(), vec![vec![0, 0, 0]]);
+        // The hash of the certificate, when given, must be its hash.
+        let hash: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &[0, 0, 0])
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let hashed = format!("Hash={hash};Cert=\"{PEM_A}\"");
+        assert!(from_xfcc(hashed.as_bytes()).is_some());
+        let refused = [
+            // Two elements (APPEND_FORWARD, or a SAN with a comma in it).
+            format!("By=a;Cert=\"{PEM_A}\",By=b;Cert=\"{PEM_B}\""),
+            format!("Cert=\"{PEM_A}\";URI=spiffe://a,Cert={PEM_B}"),
+            // Unquoted SAN keys: their values are not escaped by Envoy.
+            format!("Cert=\"{PEM_A}\";URI=spiffe://a"),
+            format!("Cert=\"{PEM_A}\";DNS=a.example"),
+            // Cert and Chain naming different certificates; a wrong Hash.
+            format!("Cert=\"{PEM_A}\";Chain=\"{PEM_B}\""),
+            format!("Hash=00;Cert=\"{PEM_A}\""),
+        ];
+        for header in refused {
+            assert!(from_xfcc(header.as_bytes()).is_none(), "{header}");
+        }
     }
 
     #[test]
     fn an_escaped_quote_does_not_end_a_value() {
-        let mine = "-----BEGIN%20CERTIFICATE-----%0AAAAA%0A-----END%20CERTIFICATE-----%0A";
-        let victim = "-----BEGIN%20CERTIFICATE-----%0ABBBB%0A-----END%20CERTIFICATE-----%0A";
+        let (mine, victim) = (PEM_A, PEM_B);
         // A subject the caller chose, copied by the proxy with `"` escaped.
         let header =
             format!("By=spiffe://a;Cert=\"{mine}\";Subject=\"CN=m,OU=x\\\",Cert={victim}\"");

@@ -379,18 +379,29 @@ fn normalize_htu(raw: &str) -> Option<String> {
     if authority.is_empty() || authority.contains('@') {
         return None;
     }
-    let mut host = authority.to_ascii_lowercase();
-    let port_start = if host.starts_with('[') {
-        host.find(']').map(|i| i + 1)
-    } else {
-        host.rfind(':')
-    };
-    if let Some(i) = port_start.filter(|i| host[*i..].starts_with(':')) {
-        let port = host[i + 1..].to_owned();
-        if port.is_empty() || port == default_port {
-            host.truncate(i);
+    let authority = authority.to_ascii_lowercase();
+    // host, then an optional ":port" of digits; an IPv6 host in brackets.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(rest) => {
+            let (inside, after) = rest.split_once(']')?;
+            (format!("[{inside}]"), after)
         }
-    }
+        None => match authority.split_once(':') {
+            Some((host, _)) => (host.to_owned(), &authority[host.len()..]),
+            None => (authority.clone(), ""),
+        },
+    };
+    let port = match port.strip_prefix(':') {
+        None if port.is_empty() => "",
+        None => return None,
+        Some(digits) if digits.bytes().all(|b| b.is_ascii_digit()) => digits,
+        Some(_) => return None,
+    };
+    let host = if port.is_empty() || port == default_port {
+        host
+    } else {
+        format!("{host}:{port}")
+    };
     let mut segments: Vec<String> = Vec::new();
     for segment in path.split('/').skip(1) {
         match segment {
@@ -463,6 +474,8 @@ mod tests {
             "https://auth.example.com/Token",
             "https://evil.example.com/token",
             "https://auth.example.com@evil.example.com/token",
+            "https://auth.example.com:443:443/token",
+            "https://auth.example.com:x/token",
         ] {
             assert_ne!(
                 normalize_htu(different).as_deref(),

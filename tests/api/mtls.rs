@@ -477,7 +477,7 @@ async fn a_secret_client_may_bind_its_tokens_to_its_certificate(backend: Backend
         .create_client(NewClient {
             client_id: "bound".into(),
             scopes: vec!["a".into()],
-            tls_client_certificate_bound_access_tokens: true,
+            tls_client_certificate_bound_access_tokens: Some(true),
             ..NewClient::default()
         })
         .await;
@@ -631,11 +631,27 @@ async fn a_proxy_header_counts_only_from_trusted_proxies(backend: Backend) {
             ]))
             .send()
     };
+    let hash: String = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &credential.der)
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let honest = format!(
-        "By=spiffe://mesh/tokenmint;Hash=00;Cert=\"{}\"",
+        "By=spiffe://mesh/tokenmint;Hash={hash};Cert=\"{}\"",
         pem(&credential)
     );
     assert_eq!(xfcc(honest).await.unwrap().status(), 200, "Envoy's header");
+    // A SAN Envoy copies unescaped cannot open an element of its own.
+    let injected = format!(
+        "By=spiffe://mesh/tokenmint;Cert=\"{}\";URI=spiffe://a,Cert={}",
+        pem(&mallory),
+        pem(&credential)
+    );
+    assert_eq!(
+        xfcc(injected).await.unwrap().status(),
+        401,
+        "a SAN that smuggles a Cert"
+    );
     let forged = format!(
         "By=spiffe://mesh/tokenmint;Cert=\"{}\";Subject=\"CN=mallory,OU=x\\\",Cert={}\"",
         pem(&mallory),
