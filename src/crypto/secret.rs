@@ -248,37 +248,69 @@ impl SecretHasher {
         hashes: Vec<String>,
         lane: Lane,
     ) -> Result<Option<usize>, HasherError> {
-        let inner = self.inner.clone();
-        let (found, computing) = self
-            .run(lane, move || {
-                // At most one buffer per permit exists: the pool is only drawn
-                // from while a permit is held.
-                let mut memory = inner.lock_memory().pop().unwrap_or_default();
-                let started = Instant::now();
-                let mut found = None;
-                for (i, hash) in hashes.iter().enumerate() {
-                    let one = Instant::now();
-                    if verify_with(&secret, hash, &mut memory) {
-                        found = found.or(Some(i));
-                    }
-                    // Only strong verifications teach the refusal time.
-                    if HashCost::of(hash) == Some(HashCost::Strong) {
-                        average(&inner.hash_nanos, nanos(one.elapsed()));
-                    }
-                }
-                inner.lock_memory().push(memory);
-                (found, started.elapsed())
-            })
-            .await?;
+        let light = !hashes.is_empty()
+            && hashes
+                .iter()
+                .all(|h| HashCost::of(h) == Some(HashCost::Light));
+        let (found, computing) = if light {
+            // Microseconds of work: done here, without a permit, a queue or a
+            // blocking thread (whose hand-over would cost more than the hash).
+            let started = Instant::now();
+            let mut memory = Vec::new();
+            let found = hashes.iter().enumerate().fold(None, |found, (i, hash)| {
+                let matched = verify_with(&secret, hash, &mut memory);
+                found.or(matched.then_some(i))
+            });
+            (found, started.elapsed())
+        } else {
+            self.verify_on_pool(secret, hashes, lane).await?
+        };
         if found.is_none() {
             let hash = self.inner.hash_nanos.load(Ordering::Relaxed);
-            let target = hash * u64::from(REFUSAL_HASHES);
+            // A light check waited in no queue: it also sleeps the usual wait.
+            let queue = if light {
+                self.inner.wait_nanos.load(Ordering::Relaxed)
+            } else {
+                0
+            };
+            let target = queue + hash * u64::from(REFUSAL_HASHES);
             let missing = target.saturating_sub(nanos(computing));
             if missing > 0 {
                 tokio::time::sleep(jitter(missing)).await;
             }
         }
         Ok(found)
+    }
+
+    /// Verifies on the blocking pool, under a permit: which hash matched,
+    /// and how long the computing took.
+    async fn verify_on_pool(
+        &self,
+        secret: ClientSecret,
+        hashes: Vec<String>,
+        lane: Lane,
+    ) -> Result<(Option<usize>, Duration), HasherError> {
+        let inner = self.inner.clone();
+        self.run(lane, move || {
+            // At most one buffer per permit exists: the pool is only drawn
+            // from while a permit is held.
+            let mut memory = inner.lock_memory().pop().unwrap_or_default();
+            let started = Instant::now();
+            let mut found = None;
+            for (i, hash) in hashes.iter().enumerate() {
+                let one = Instant::now();
+                if verify_with(&secret, hash, &mut memory) {
+                    found = found.or(Some(i));
+                }
+                // Only strong verifications teach the refusal time.
+                if HashCost::of(hash) == Some(HashCost::Strong) {
+                    average(&inner.hash_nanos, nanos(one.elapsed()));
+                }
+            }
+            inner.lock_memory().push(memory);
+            (found, started.elapsed())
+        })
+        .await
     }
 
     async fn run<T: Send + 'static>(
