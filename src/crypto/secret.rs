@@ -257,9 +257,12 @@ impl SecretHasher {
             // blocking thread (whose hand-over would cost more than the hash).
             let started = Instant::now();
             let mut memory = Vec::new();
-            let found = hashes.iter().enumerate().fold(None, |found, (i, hash)| {
-                let matched = verify_with(&secret, hash, &mut memory);
-                found.or(matched.then_some(i))
+            let span = tracing::debug_span!("argon2", otel.name = "argon2id");
+            let found = span.in_scope(|| {
+                hashes.iter().enumerate().fold(None, |found, (i, hash)| {
+                    let matched = verify_with(&secret, hash, &mut memory);
+                    found.or(matched.then_some(i))
+                })
             });
             (found, started.elapsed())
         } else {
