@@ -10,8 +10,8 @@ use serde_json::Value;
 use crate::clock::rfc3339;
 use crate::crypto::{ClientSecret, CryptoError, HashCost, HasherError, KeySet, SecretHasher};
 use crate::domain::client::{
-    self as clients, AuthMethod, CLIENT_CREDENTIALS, Client, FederatedIdentity, FieldError,
-    PreviousSecret, SecretHashes, SecretOrigin, validate_audience, validate_audiences,
+    self as clients, AuthMethod, CLIENT_CREDENTIALS, Client, ClientQuery, FederatedIdentity,
+    FieldError, PreviousSecret, SecretHashes, SecretOrigin, validate_audience, validate_audiences,
     validate_client_id, validate_federated_identities, validate_grant_types, validate_token_ttl,
     validate_url,
 };
@@ -284,6 +284,14 @@ fn one_subject(
         .transpose()
 }
 
+/// A page of the client list.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientPage {
+    pub clients: Vec<ClientView>,
+    /// Where the next page starts (`after`), if there may be one.
+    pub next_after: Option<String>,
+}
+
 /// A signing key as shown to operators: public facts only.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct KeyView {
@@ -532,8 +540,21 @@ impl<'a> ClientAdmin<'a> {
             .ok_or(AdminError::NotFound)
     }
 
-    pub async fn list(&self) -> Result<Vec<Client>, AdminError> {
-        Ok(self.store.list_clients().await?)
+    /// One page of clients, and the cursor of the next when there may be
+    /// more.
+    pub async fn list(&self, query: &ClientQuery) -> Result<ClientPage, AdminError> {
+        let rows = self.store.list_clients(query).await?;
+        let next_after = (rows.len() == query.limit as usize)
+            .then(|| rows.last().map(|c| c.client_id.clone()))
+            .flatten();
+        Ok(ClientPage {
+            clients: rows
+                .iter()
+                .filter(|c| query.admits(c))
+                .map(ClientView::from)
+                .collect(),
+            next_after,
+        })
     }
 
     pub async fn update(

@@ -20,7 +20,7 @@ use crate::clock::unix_now;
 use crate::config::Config;
 use crate::crypto::ClientSecret;
 use crate::crypto::MAX_JWKS_BYTES;
-use crate::domain::client::{AuthMethod, parse_federated_identity};
+use crate::domain::client::{AuthMethod, ClientQuery, DEFAULT_PAGE, parse_federated_identity};
 use crate::fault::chain;
 use crate::startup::{
     Application, StartupError, argon2_hasher, open_key_ring, open_store, shutdown_signal,
@@ -133,8 +133,24 @@ pub enum ClientCommand {
         #[arg(long)]
         secret_stdin: bool,
     },
-    /// List clients.
-    List,
+    /// List clients, a page at a time, in id order.
+    List {
+        /// Page size, 1 to 1000.
+        #[arg(long, default_value_t = DEFAULT_PAGE)]
+        limit: u32,
+        /// Start after this client id (the last one of the previous page).
+        #[arg(long, value_name = "ID")]
+        after: Option<String>,
+        /// Only ids starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Only enabled (true) or disabled (false) clients.
+        #[arg(long, value_name = "BOOL")]
+        enabled: Option<bool>,
+        /// Only clients allowed this scope.
+        #[arg(long)]
+        scope: Option<String>,
+    },
     /// Show one client.
     Show { id: String },
     /// Change a client's fields; fields not given are kept.
@@ -419,9 +435,20 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
                 .await?;
             print(json, &created, || describe_created(&created));
         }
-        ClientCommand::List => {
-            let views: Vec<ClientView> = admin.list().await?.iter().map(ClientView::from).collect();
-            print(json, &views, || describe_list(&views));
+        ClientCommand::List {
+            limit,
+            after,
+            prefix,
+            enabled,
+            scope,
+        } => {
+            let query = ClientQuery::new(after, Some(limit), prefix, enabled, scope)
+                .map_err(|e| Failure::Usage(e.to_string()))?;
+            let page = admin.list(&query).await?;
+            print(json, &page.clients, || describe_list(&page.clients));
+            if let Some(after) = page.next_after {
+                eprintln!("more: tokenmint client list --after {after}");
+            }
         }
         ClientCommand::Show { id } => {
             show(ClientView::from(

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::{AdminError, checked_jwks, modify_client};
 use crate::clock::rfc3339;
 use crate::crypto::random_token;
+use crate::domain::client::{ClientQuery, MAX_PAGE};
 use crate::domain::issuer::{DEFAULT_MAX_TOKEN_AGE, KeySource, TrustedIssuer};
 use crate::store::{Store, StoreError};
 
@@ -134,14 +135,27 @@ impl<'a> IssuerAdmin<'a> {
         if !self.store.delete_issuer(name).await? {
             return Err(AdminError::NoSuchIssuer);
         }
-        for client in self.store.list_clients().await? {
-            if client.federated.iter().any(|f| f.issuer == name) {
-                modify_client(self.store, &client.client_id, |client| {
-                    client.federated.retain(|f| f.issuer != name);
-                    Ok(())
-                })
-                .await?;
-                tracing::info!(client_id = %client.client_id, issuer = name, "removed the issuer's identities from a client");
+        let mut query = ClientQuery {
+            limit: MAX_PAGE,
+            ..ClientQuery::default()
+        };
+        loop {
+            let page = self.store.list_clients(&query).await?;
+            for client in &page {
+                if client.federated.iter().any(|f| f.issuer == name) {
+                    modify_client(self.store, &client.client_id, |client| {
+                        client.federated.retain(|f| f.issuer != name);
+                        Ok(())
+                    })
+                    .await?;
+                    tracing::info!(client_id = %client.client_id, issuer = name, "removed the issuer's identities from a client");
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == MAX_PAGE as usize => {
+                    query.after = Some(last.client_id.clone());
+                }
+                _ => break,
             }
         }
         tracing::info!(name, "removed trusted issuer");

@@ -116,6 +116,70 @@ pub const MAX_ISSUER_NAME_LEN: usize = 64;
 /// The longest `jwks_uri`.
 pub const MAX_URI_LEN: usize = 2048;
 
+/// One page of the client list: clients after `after` (by id), at most
+/// `limit`, narrowed by id prefix, enabled state and one scope.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientQuery {
+    pub after: Option<String>,
+    pub limit: u32,
+    pub prefix: Option<String>,
+    pub enabled: Option<bool>,
+    pub scope: Option<String>,
+}
+
+/// The page size when none is asked for, and the largest one.
+pub const DEFAULT_PAGE: u32 = 100;
+pub const MAX_PAGE: u32 = 1000;
+
+impl ClientQuery {
+    /// Checks a query as the API and the CLI take it.
+    pub fn new(
+        after: Option<String>,
+        limit: Option<u32>,
+        prefix: Option<String>,
+        enabled: Option<bool>,
+        scope: Option<String>,
+    ) -> Result<Self, FieldError> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(FieldError::new("limit", format!("must be 1 to {MAX_PAGE}")));
+        }
+        for (field, value) in [("after", &after), ("prefix", &prefix)] {
+            if value.as_ref().is_some_and(|v| {
+                v.len() > MAX_CLIENT_ID_LEN || !v.bytes().all(|b| (0x21..=0x7E).contains(&b))
+            }) {
+                return Err(FieldError::new(
+                    field,
+                    "must be printable ASCII without spaces, like a client id",
+                ));
+            }
+        }
+        if let Some(scope) = &scope {
+            parse_scope("scope", scope)?;
+        }
+        Ok(Self {
+            after,
+            limit,
+            prefix,
+            enabled,
+            scope,
+        })
+    }
+
+    /// Whether `client` belongs in the result (the store narrows with the
+    /// same rules; this is the exact check).
+    pub fn admits(&self, client: &Client) -> bool {
+        self.prefix
+            .as_deref()
+            .is_none_or(|p| client.client_id.starts_with(p))
+            && self.enabled.is_none_or(|e| client.enabled == e)
+            && self
+                .scope
+                .as_deref()
+                .is_none_or(|s| client.scopes.contains(s))
+    }
+}
+
 /// A registered client as stored.
 #[derive(Debug, Clone)]
 pub struct Client {

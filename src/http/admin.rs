@@ -7,7 +7,7 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, RawQuery, Request, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
@@ -22,9 +22,11 @@ use crate::admin::{
     KeyView, NewClient, NewIssuer, RotatedSecret,
 };
 use crate::clock::unix_now;
+use crate::domain::client::ClientQuery;
 use crate::fault::Fault;
 use crate::keys::KeyError;
 use crate::oauth::OAuthError;
+use crate::oauth::params::FormParams;
 
 /// The JSON body of every admin API error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -315,21 +317,80 @@ fn clients(app: &AppState) -> ClientAdmin<'_> {
     ClientAdmin::new(app.store.as_ref(), app.tokens.authenticator().hasher())
 }
 
-/// `GET /admin/clients`
+/// `GET /admin/clients` — one page, in id order; `Link: <…>; rel="next"`
+/// (RFC 8288) when there may be more.
 #[utoipa::path(get, path = "/admin/clients", tag = "admin", security(("admin_bearer" = [])),
-    responses((status = 200, description = "OK", body = Vec<ClientView>), AdminFailures))]
+    params(
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)"),
+        ("after" = Option<String>, Query, description = "The cursor: the last client id of the previous page"),
+        ("prefix" = Option<String>, Query, description = "Only ids starting with this"),
+        ("enabled" = Option<bool>, Query, description = "Only enabled (true) or disabled (false) clients"),
+        ("scope" = Option<String>, Query, description = "Only clients allowed this scope"),
+    ),
+    responses((status = 200, description = "OK", body = Vec<ClientView>,
+        headers(("Link" = String, description = "The next page (RFC 8288 rel=\"next\"), if there may be one"))),
+        InvalidBody, AdminFailures))]
 pub async fn list_clients(
     _: Admin,
     State(app): State<AppState>,
-) -> Result<Json<Vec<ClientView>>, ApiError> {
-    Ok(Json(
-        clients(&app)
-            .list()
-            .await?
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = client_query(raw.as_deref().unwrap_or_default())?;
+    let page = clients(&app).list(&query).await?;
+    let mut response = Json(page.clients).into_response();
+    if let Some(after) = page.next_after {
+        let mut next = vec![("after", after), ("limit", query.limit.to_string())];
+        next.extend(query.prefix.map(|p| ("prefix", p)));
+        next.extend(query.enabled.map(|e| ("enabled", e.to_string())));
+        next.extend(query.scope.map(|s| ("scope", s)));
+        let encoded: Vec<String> = next
             .iter()
-            .map(ClientView::from)
-            .collect(),
-    ))
+            .map(|(k, v)| {
+                format!(
+                    "{k}={}",
+                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+                )
+            })
+            .collect();
+        let link = format!("</admin/clients?{}>; rel=\"next\"", encoded.join("&"));
+        if let Ok(value) = HeaderValue::from_str(&link) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::LINK, value);
+        }
+    }
+    Ok(response)
+}
+
+/// The list's query string, each parameter at most once.
+fn client_query(raw: &str) -> Result<ClientQuery, ApiError> {
+    let params = FormParams::parse(raw.as_bytes())
+        .map_err(|e| ApiError::BadBody(e.description().to_owned()))?;
+    let get = |name: &'static str| {
+        params
+            .single(name)
+            .map(|v| v.map(str::to_owned))
+            .map_err(|e| ApiError::BadBody(e.description().to_owned()))
+    };
+    let invalid = |field: &'static str, reason: &str| ApiError::Invalid {
+        field,
+        reason: reason.to_owned(),
+    };
+    let limit = get("limit")?
+        .map(|v| {
+            v.parse::<u32>()
+                .map_err(|_| invalid("limit", "must be a whole number"))
+        })
+        .transpose()?;
+    let enabled = get("enabled")?
+        .map(|v| match v.as_str() {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err(invalid("enabled", "must be true or false")),
+        })
+        .transpose()?;
+    ClientQuery::new(get("after")?, limit, get("prefix")?, enabled, get("scope")?)
+        .map_err(|e| AdminError::Invalid(e).into())
 }
 
 /// `POST /admin/clients` — 201 with the secret, shown once.

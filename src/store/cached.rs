@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::{Store, StoreError, StoreFuture, StoredKey, UsedAssertion};
-use crate::domain::client::Client;
+use crate::domain::client::{Client, ClientQuery};
 use crate::domain::issuer::TrustedIssuer;
 
 /// How long a client row may be served from memory.
@@ -136,8 +136,8 @@ impl Store for CachedClients {
         Box::pin(self.get_client_fresh(client_id))
     }
 
-    fn list_clients(&self) -> StoreFuture<'_, Vec<Client>> {
-        self.inner.list_clients()
+    fn list_clients<'a>(&'a self, query: &'a ClientQuery) -> StoreFuture<'a, Vec<Client>> {
+        self.inner.list_clients(query)
     }
 
     fn update_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, bool> {

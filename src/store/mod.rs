@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use crate::domain::Secret;
-use crate::domain::client::Client;
+use crate::domain::client::{Client, ClientQuery};
 use crate::domain::issuer::TrustedIssuer;
 use crate::fault::{Cause, Fault};
 
@@ -62,7 +62,9 @@ pub trait Store: Send + Sync + 'static {
     /// Fails with `StoreError::Conflict` when the id exists.
     fn insert_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, ()>;
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>>;
-    fn list_clients(&self) -> StoreFuture<'_, Vec<Client>>;
+    /// A page of clients in id order (see `ClientQuery`); the last one's id
+    /// is the cursor of the next page.
+    fn list_clients<'a>(&'a self, query: &'a ClientQuery) -> StoreFuture<'a, Vec<Client>>;
     /// Replaces every mutable field if the stored row is still at
     /// `client.revision` (and bumps it); `false` when the client does not
     /// exist or was written since it was read.

@@ -26,7 +26,28 @@ pub const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, previous_s
      revision = revision + 1 \
      WHERE client_id = $1 AND created_at = $12 AND revision = $19";
 pub const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE client_id = $1";
-pub const LIST_CLIENTS: &str = "SELECT * FROM clients ORDER BY client_id";
+/// A page of clients after a cursor, narrowed by id prefix, enabled state
+/// and one scope. `substr`/`length` rather than LIKE for the prefix: SQLite's
+/// LIKE ignores ASCII case. The scope's LIKE only narrows (the caller checks
+/// exactly, `ClientQuery::admits`); its `%` and `_` are escaped.
+pub const LIST_CLIENTS: &str = "SELECT * FROM clients \
+     WHERE ($1 IS NULL OR client_id > $1) \
+     AND ($2 IS NULL OR substr(client_id, 1, length($2)) = $2) \
+     AND ($3 IS NULL OR enabled = $3) \
+     AND ($4 IS NULL OR (' ' || scopes || ' ') LIKE $4 ESCAPE '\\') \
+     ORDER BY client_id LIMIT $5";
+
+/// The LIKE pattern of one scope token among space-delimited ones.
+pub fn scope_pattern(scope: &str) -> String {
+    let escaped: String = scope
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("% {escaped} %")
+}
 pub const DELETE_CLIENT: &str = "DELETE FROM clients WHERE client_id = $1";
 pub const INSERT_KEY: &str = "INSERT INTO signing_keys (kid, alg, private_key, public_jwk, created_at, \
      activates_at) VALUES ($1, $2, $3, $4, $5, $6)";
@@ -402,22 +423,33 @@ macro_rules! impl_sql_store {
                 ))
             }
 
-            fn list_clients(
-                &self,
-            ) -> $crate::store::StoreFuture<'_, Vec<$crate::domain::client::Client>> {
+            fn list_clients<'a>(
+                &'a self,
+                query: &'a $crate::domain::client::ClientQuery,
+            ) -> $crate::store::StoreFuture<'a, Vec<$crate::domain::client::Client>> {
                 Box::pin($crate::store::bounded(
                     $backend,
                     "list_clients",
                     self.timeout,
                     async move {
-                        sqlx::query_as::<_, $crate::store::sql::ClientRow>(
+                        let rows = sqlx::query_as::<_, $crate::store::sql::ClientRow>(
                             $crate::store::sql::LIST_CLIENTS,
                         )
+                        .bind(query.after.as_deref())
+                        .bind(query.prefix.as_deref())
+                        .bind(query.enabled)
+                        .bind(
+                            query
+                                .scope
+                                .as_deref()
+                                .map($crate::store::sql::scope_pattern),
+                        )
+                        .bind(i64::from(query.limit))
                         .fetch_all(&self.pool)
-                        .await?
-                        .into_iter()
-                        .map($crate::store::sql::ClientRow::into_client)
-                        .collect()
+                        .await?;
+                        rows.into_iter()
+                            .map($crate::store::sql::ClientRow::into_client)
+                            .collect()
                     },
                 ))
             }

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::helpers::{Backend, TestApp, both_stores, json};
 
 both_stores!(
+    clients_are_listed_a_page_at_a_time,
     admin_api_requires_an_admin_token,
     admin_api_manages_clients_and_keys,
     odd_paths_get_json_errors_and_nothing_is_cached,
@@ -364,5 +365,111 @@ async fn admin_api_on_its_own_listener() {
         token.status(),
         404,
         "the admin listener serves no token endpoint"
+    );
+}
+
+async fn clients_are_listed_a_page_at_a_time(app: TestApp) {
+    let token = app.admin_token().await;
+    let admin = app.admin(Some(&token));
+    for n in 0..25 {
+        let scopes = if n % 5 == 0 {
+            vec!["special"]
+        } else {
+            vec!["plain"]
+        };
+        let created = admin
+            .create_client(json!({"client_id": format!("page-{n:02}"), "scopes": scopes}))
+            .await;
+        assert_eq!(created.status(), 201);
+    }
+    admin
+        .update_client("page-03", json!({"enabled": false}))
+        .await;
+    let get = |query: String| {
+        let app = &app;
+        let token = &token;
+        async move {
+            app.http
+                .get(app.url(&format!("/admin/clients{query}")))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ids = |page: &serde_json::Value| -> Vec<String> {
+        page.as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Pages of ten, each naming the next in a Link header, in id order.
+    let mut seen = Vec::new();
+    let mut next = Some("?prefix=page-&limit=10".to_owned());
+    let mut pages = 0;
+    while let Some(query) = next.take() {
+        let response = get(query).await;
+        assert_eq!(response.status(), 200);
+        next = response
+            .headers()
+            .get("link")
+            .map(|l| l.to_str().unwrap().to_owned())
+            .map(|l| {
+                let start = l.find("?").unwrap();
+                l[start..l.find('>').unwrap()].to_owned()
+            });
+        seen.extend(ids(&json(response).await));
+        pages += 1;
+        assert!(pages <= 3, "three pages at most");
+    }
+    let expected: Vec<String> = (0..25).map(|n| format!("page-{n:02}")).collect();
+    assert_eq!(seen, expected);
+    // Filters.
+    let page = json(get("?prefix=page-1".into()).await).await;
+    assert_eq!(
+        ids(&page),
+        (10..20).map(|n| format!("page-{n}")).collect::<Vec<_>>()
+    );
+    let page = json(get("?prefix=page-&enabled=false".into()).await).await;
+    assert_eq!(ids(&page), ["page-03"]);
+    let page = json(get("?scope=special".into()).await).await;
+    assert_eq!(
+        ids(&page),
+        ["page-00", "page-05", "page-10", "page-15", "page-20"]
+    );
+    let page = json(get("?scope=SPECIAL".into()).await).await;
+    assert_eq!(
+        ids(&page),
+        Vec::<String>::new(),
+        "scopes are case-sensitive"
+    );
+    let page = json(get("?scope=spec%25".into()).await).await;
+    assert_eq!(ids(&page), Vec::<String>::new(), "% is no wildcard");
+    // Bad queries are 400s naming the parameter.
+    for bad in [
+        "?limit=0",
+        "?limit=1001",
+        "?limit=x",
+        "?enabled=yes",
+        "?limit=1&limit=2",
+        "?after=a%20b",
+    ] {
+        assert_eq!(get(bad.into()).await.status(), 400, "{bad}");
+    }
+    // The CLI pages the same way and says where the next page starts.
+    let output = app.cli(
+        &["client", "list", "--prefix", "page-", "--limit", "3"],
+        None,
+    );
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("page-02") && !stdout.contains("page-03"),
+        "{stdout}"
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("--after page-02"),
+        "the next page's cursor"
     );
 }
