@@ -79,6 +79,8 @@ pub struct Application {
     address: SocketAddr,
     issuer: String,
     state: AppState,
+    /// The client-row cache, which `follow_changes` keeps in step.
+    clients: Arc<CachedClients>,
     connections: ConnectionLimit,
     header_read_timeout: Duration,
     drain_delay: Duration,
@@ -141,7 +143,7 @@ impl Application {
             metrics.clone(),
         );
         let auth = ClientAuthenticator::new(
-            clients,
+            clients.clone(),
             assertions,
             hasher,
             verified,
@@ -214,6 +216,7 @@ impl Application {
             address,
             issuer,
             state,
+            clients,
             connections: ConnectionLimit::new(max_connections),
             header_read_timeout: Duration::from_secs(config.header_read_timeout),
             drain_delay: Duration::from_secs(config.drain_delay),
@@ -241,6 +244,10 @@ impl Application {
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, issuer = %self.issuer, store = self.state.store.backend(), "tokenmint listening");
         let maintenance = tokio::spawn(maintain(self.state.keys.clone(), self.state.store.clone()));
+        let following = tokio::spawn(follow_changes(
+            self.clients.clone(),
+            self.state.keys.clone(),
+        ));
         // One shutdown signal, fanned out to every listener.
         // First /readyz turns 503, so that load balancers stop sending;
         // the listeners keep serving for the drain delay, then stop.
@@ -317,6 +324,7 @@ impl Application {
         let metrics = private(self.metrics_listener, metrics_surface, "metrics");
         tokio::join!(public, admin, metrics);
         maintenance.abort();
+        following.abort();
         Ok(())
     }
 
@@ -375,6 +383,77 @@ async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>) {
         }
     }
 }
+
+/// Keeps this instance's memory in step with what other instances and
+/// processes write: woken by the store's notifications (Postgres LISTEN),
+/// or polling every 50 ms while there are none (SQLite, or a dropped
+/// notification connection), it reads the changes recorded since the last
+/// one it saw and drops the rows they made stale; a change of keys re-reads
+/// the key ring at once.
+async fn follow_changes(clients: Arc<CachedClients>, keys: Arc<KeyRing>) {
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let listening = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Stopped with this task: dropping the guard aborts it.
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let listener = AbortOnDrop({
+        let (store, wake, listening) = (clients.clone(), wake.clone(), listening.clone());
+        tokio::spawn(async move {
+            let _ = store.listen(wake, listening).await;
+        })
+    });
+    let mut last = loop {
+        match clients.last_change().await {
+            Ok(id) => break id,
+            Err(_) => tokio::time::sleep(Duration::from_secs(1)).await,
+        }
+    };
+    let mut full = false;
+    loop {
+        if !full {
+            let poll = if listening.load(std::sync::atomic::Ordering::Acquire) {
+                CHANGES_FALLBACK_POLL
+            } else {
+                CHANGES_POLL
+            };
+            tokio::select! {
+                () = wake.notified() => {}
+                () = tokio::time::sleep(poll) => {}
+            }
+        }
+        let changes = match clients.changes_since(last).await {
+            Ok(changes) => changes,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the recorded changes");
+                full = false;
+                continue;
+            }
+        };
+        full = changes.len() >= 1000;
+        let mut keys_changed = false;
+        for change in &changes {
+            clients.apply(change);
+            keys_changed |= change.kind == "keys";
+            last = change.id;
+        }
+        if keys_changed && let Err(e) = keys.refresh(unix_now()).await {
+            tracing::warn!(error = %e, "could not refresh the signing keys");
+        }
+        if listener.0.is_finished() && listening.load(std::sync::atomic::Ordering::Acquire) {
+            listening.store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
+/// How often changes are read when no notification says there are any:
+/// often while notifications are not heard, rarely (a safety net) while
+/// they are.
+const CHANGES_POLL: Duration = Duration::from_millis(50);
+const CHANGES_FALLBACK_POLL: Duration = Duration::from_secs(1);
 
 /// The key ring over `store`, with this configuration's key settings.
 pub async fn open_key_ring(

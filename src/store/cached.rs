@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Store, StoreError, StoreFuture, StoredKey, UsedAssertion};
+use super::{Change, Store, StoreError, StoreFuture, StoredKey, UsedAssertion};
 use crate::domain::client::{Client, ClientQuery};
 use crate::domain::issuer::TrustedIssuer;
 
@@ -107,9 +107,47 @@ impl CachedClients {
     }
 }
 
+impl CachedClients {
+    /// Drops what a change made elsewhere (another instance, the CLI) may
+    /// have made stale.
+    pub fn apply(&self, change: &Change) {
+        match change.kind.as_str() {
+            "client" => self.forget(&change.subject),
+            "issuer" => {
+                self.forget_issuers();
+                self.identities().clear();
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops everything: after a gap in what was heard.
+    pub fn forget_all(&self) {
+        self.rows().clear();
+        self.forget_issuers();
+        self.identities().clear();
+    }
+}
+
 impl Store for CachedClients {
     fn backend(&self) -> &'static str {
         self.inner.backend()
+    }
+
+    fn changes_since(&self, after: i64) -> StoreFuture<'_, Vec<Change>> {
+        self.inner.changes_since(after)
+    }
+
+    fn last_change(&self) -> StoreFuture<'_, i64> {
+        self.inner.last_change()
+    }
+
+    fn listen(
+        &self,
+        wake: Arc<tokio::sync::Notify>,
+        listening: Arc<std::sync::atomic::AtomicBool>,
+    ) -> StoreFuture<'_, ()> {
+        self.inner.listen(wake, listening)
     }
 
     fn migrate(&self) -> StoreFuture<'_, ()> {

@@ -87,7 +87,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'a, ()>;
     fn is_token_revoked<'a>(&'a self, jti: &'a str) -> StoreFuture<'a, bool>;
     /// Forgets revocations and used assertion ids whose tokens have
-    /// expired; returns how many.
+    /// expired; returns how many. Change records older than an hour go too,
+    /// uncounted.
     fn prune_expired(&self, now: i64) -> StoreFuture<'_, u64>;
 
     /// Records `private_key_jwt` assertion ids, each until its
@@ -108,6 +109,21 @@ pub trait Store: Send + Sync + 'static {
     fn list_issuers(&self) -> StoreFuture<'_, Vec<TrustedIssuer>>;
     /// `false` when there is no such issuer.
     fn delete_issuer<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+    /// The changes recorded after `after` (at most 1,000, oldest first):
+    /// how instances learn what other instances and processes wrote.
+    fn changes_since(&self, after: i64) -> StoreFuture<'_, Vec<Change>>;
+    /// The id of the newest change (0 if none).
+    fn last_change(&self) -> StoreFuture<'_, i64>;
+    /// Wakes `wake` whenever a change is recorded, for as long as it runs
+    /// (Postgres: LISTEN), and keeps `listening` true while it can; returns
+    /// at once where the store cannot (SQLite: changes are polled).
+    fn listen(
+        &self,
+        _wake: std::sync::Arc<tokio::sync::Notify>,
+        _listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
 }
 
 /// A signing key as stored: the private part sealed under the KEK.
@@ -136,6 +152,22 @@ impl std::fmt::Debug for StoredKey {
             .field("activates_at", &self.activates_at)
             .finish_non_exhaustive()
     }
+}
+
+/// A change recorded in the store (`changes`): `kind` is `client` (the
+/// subject is its id), `issuer` or `keys`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+}
+
+/// Unix seconds, for the rows the store stamps itself.
+pub(crate) fn unix_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 #[derive(Debug, thiserror::Error)]

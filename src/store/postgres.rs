@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::Notify;
 
 use super::PoolSettings;
 use super::StoreError;
@@ -33,4 +36,40 @@ impl PostgresStore {
     }
 }
 
-impl_sql_store!(PostgresStore, "postgres", MIGRATOR);
+/// The channel the `changes` trigger notifies (migration 0008).
+const CHANNEL: &str = "tokenmint_changes";
+
+impl_sql_store!(PostgresStore, "postgres", MIGRATOR, {
+    /// LISTENs on its own connection, reconnecting after a second when it
+    /// drops; `listening` is false meanwhile (the follower then polls).
+    fn listen(&self, wake: Arc<Notify>, listening: Arc<AtomicBool>) -> super::StoreFuture<'_, ()> {
+        Box::pin(async move {
+            loop {
+                match PgListener::connect_with(&self.pool).await {
+                    Ok(mut listener) => {
+                        if listener.listen(CHANNEL).await.is_ok() {
+                            listening.store(true, Ordering::Release);
+                            // Anything written while we were not listening.
+                            wake.notify_one();
+                            // `try_recv` says when the connection dropped
+                            // (`recv` would reconnect silently, and what was
+                            // notified meanwhile would be lost unnoticed).
+                            while let Ok(Some(_)) = listener.try_recv().await {
+                                wake.notify_one();
+                            }
+                        }
+                        listening.store(false, Ordering::Release);
+                        tracing::warn!(
+                            "the change notifications stopped; polling until they are back"
+                        );
+                    }
+                    Err(e) => {
+                        listening.store(false, Ordering::Release);
+                        tracing::debug!(error = %e, "cannot listen for changes yet");
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+});

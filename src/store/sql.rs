@@ -60,6 +60,12 @@ pub const REVOKE_TOKEN: &str = "INSERT INTO revoked_tokens (jti, client_id, expi
 pub const IS_REVOKED: &str = "SELECT COUNT(*) FROM revoked_tokens WHERE jti = $1";
 pub const PRUNE_REVOKED: &str = "DELETE FROM revoked_tokens WHERE expires_at <= $1";
 pub const PRUNE_ASSERTIONS: &str = "DELETE FROM used_assertions WHERE expires_at <= $1";
+pub const RECORD_CHANGE: &str = "INSERT INTO changes (kind, subject, at) VALUES ($1, $2, $3)";
+pub const CHANGES_SINCE: &str =
+    "SELECT id, kind, subject FROM changes WHERE id > $1 ORDER BY id LIMIT 1000";
+pub const LAST_CHANGE: &str = "SELECT COALESCE(MAX(id), 0) FROM changes";
+/// Changes are kept an hour: far longer than any instance takes to read them.
+pub const PRUNE_CHANGES: &str = "DELETE FROM changes WHERE at <= $1 - 3600";
 /// One multi-row insert for `n` assertion ids; `RETURNING` names the rows
 /// actually inserted (first uses), on both databases.
 pub fn use_assertions_sql(n: usize) -> String {
@@ -353,12 +359,27 @@ macro_rules! write_identities {
 }
 pub(crate) use write_identities;
 
+/// Records a change (`changes`) inside the transaction `$tx`.
+macro_rules! record_change {
+    ($tx:ident, $kind:expr, $subject:expr) => {
+        sqlx::query($crate::store::sql::RECORD_CHANGE)
+            .bind($kind)
+            .bind($subject)
+            .bind($crate::store::unix_seconds())
+            .execute(&mut *$tx)
+            .await?;
+    };
+}
+pub(crate) use record_change;
+
 /// Implements `Store` for a backend struct with a `pool` field, running the
 /// shared SQL above. Written as a macro because sqlx's generic-executor bounds
 /// would cost more lines, and be harder to read, than the body itself.
 macro_rules! impl_sql_store {
-    ($store:ty, $backend:literal, $migrator:expr) => {
+    ($store:ty, $backend:literal, $migrator:expr $(, { $($extra:tt)* })?) => {
         impl $crate::store::Store for $store {
+            $($($extra)*)?
+
             fn backend(&self) -> &'static str {
                 $backend
             }
@@ -396,6 +417,7 @@ macro_rules! impl_sql_store {
                         .execute(&mut *tx)
                         .await?;
                         $crate::store::sql::write_identities!(tx, client);
+                        $crate::store::sql::record_change!(tx, "client", &client.client_id);
                         tx.commit().await?;
                         Ok(())
                     },
@@ -478,6 +500,7 @@ macro_rules! impl_sql_store {
                             .execute(&mut *tx)
                             .await?;
                         $crate::store::sql::write_identities!(tx, client);
+                        $crate::store::sql::record_change!(tx, "client", &client.client_id);
                         tx.commit().await?;
                         Ok(true)
                     },
@@ -502,6 +525,7 @@ macro_rules! impl_sql_store {
                             .bind(client_id)
                             .execute(&mut *tx)
                             .await?;
+                        $crate::store::sql::record_change!(tx, "client", client_id);
                         tx.commit().await?;
                         Ok(done.rows_affected() == 1)
                     },
@@ -517,6 +541,7 @@ macro_rules! impl_sql_store {
                     "insert_signing_key",
                     self.timeout,
                     async move {
+                        let mut tx = self.pool.begin().await?;
                         sqlx::query($crate::store::sql::INSERT_KEY)
                             .bind(&key.kid)
                             .bind(&key.alg)
@@ -524,8 +549,10 @@ macro_rules! impl_sql_store {
                             .bind(&key.public_jwk)
                             .bind(key.created_at)
                             .bind(key.activates_at)
-                            .execute(&self.pool)
+                            .execute(&mut *tx)
                             .await?;
+                        $crate::store::sql::record_change!(tx, "keys", &key.kid);
+                        tx.commit().await?;
                         Ok(())
                     },
                 ))
@@ -559,11 +586,14 @@ macro_rules! impl_sql_store {
                     "revoke_signing_key",
                     self.timeout,
                     async move {
+                        let mut tx = self.pool.begin().await?;
                         sqlx::query($crate::store::sql::REVOKE_KEY)
                             .bind(kid)
                             .bind(at)
-                            .execute(&self.pool)
+                            .execute(&mut *tx)
                             .await?;
+                        $crate::store::sql::record_change!(tx, "keys", kid);
+                        tx.commit().await?;
                         Ok(())
                     },
                 ))
@@ -623,6 +653,11 @@ macro_rules! impl_sql_store {
                             let done = sqlx::query(sql).bind(now).execute(&self.pool).await?;
                             pruned += done.rows_affected();
                         }
+                        // Old change records go too; they are not counted.
+                        sqlx::query($crate::store::sql::PRUNE_CHANGES)
+                            .bind(now)
+                            .execute(&self.pool)
+                            .await?;
                         Ok(pruned)
                     },
                 ))
@@ -690,6 +725,7 @@ macro_rules! impl_sql_store {
                     self.timeout,
                     async move {
                         let (jwks_uri, jwks) = $crate::store::sql::issuer_key_columns(&issuer.keys);
+                        let mut tx = self.pool.begin().await?;
                         sqlx::query($crate::store::sql::INSERT_ISSUER)
                             .bind(&issuer.name)
                             .bind(&issuer.issuer)
@@ -699,8 +735,10 @@ macro_rules! impl_sql_store {
                             .bind(i64::from(issuer.max_token_age))
                             .bind(issuer.created_at)
                             .bind(&issuer.id)
-                            .execute(&self.pool)
+                            .execute(&mut *tx)
                             .await?;
+                        $crate::store::sql::record_change!(tx, "issuer", &issuer.name);
+                        tx.commit().await?;
                         Ok(())
                     },
                 ))
@@ -726,16 +764,55 @@ macro_rules! impl_sql_store {
                 ))
             }
 
+            fn changes_since(
+                &self,
+                after: i64,
+            ) -> $crate::store::StoreFuture<'_, Vec<$crate::store::Change>> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "changes_since",
+                    self.timeout,
+                    async move {
+                        let rows: Vec<(i64, String, String)> =
+                            sqlx::query_as($crate::store::sql::CHANGES_SINCE)
+                                .bind(after)
+                                .fetch_all(&self.pool)
+                                .await?;
+                        Ok(rows
+                            .into_iter()
+                            .map(|(id, kind, subject)| $crate::store::Change { id, kind, subject })
+                            .collect())
+                    },
+                ))
+            }
+
+            fn last_change(&self) -> $crate::store::StoreFuture<'_, i64> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "last_change",
+                    self.timeout,
+                    async move {
+                        let (id,): (i64,) = sqlx::query_as($crate::store::sql::LAST_CHANGE)
+                            .fetch_one(&self.pool)
+                            .await?;
+                        Ok(id)
+                    },
+                ))
+            }
+
             fn delete_issuer<'a>(&'a self, name: &'a str) -> $crate::store::StoreFuture<'a, bool> {
                 Box::pin($crate::store::bounded(
                     $backend,
                     "delete_issuer",
                     self.timeout,
                     async move {
+                        let mut tx = self.pool.begin().await?;
                         let done = sqlx::query($crate::store::sql::DELETE_ISSUER)
                             .bind(name)
-                            .execute(&self.pool)
+                            .execute(&mut *tx)
                             .await?;
+                        $crate::store::sql::record_change!(tx, "issuer", name);
+                        tx.commit().await?;
                         Ok(done.rows_affected() == 1)
                     },
                 ))

@@ -12,7 +12,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::helpers::{TestApp, host_port, json};
+use tokenmint::admin::ClientAdmin;
+use tokenmint::clock::unix_now;
+
+use crate::helpers::{TestApp, eventually, host_port, json, with_host};
 
 const FORWARD: u8 = 0;
 /// New connections are closed at once and open ones are cut.
@@ -165,4 +168,54 @@ async fn database_outage_answers_503_then_recovers() {
             "{name}: service resumes by itself when the database returns"
         );
     }
+}
+
+/// Changes made on another instance reach this one through the database's
+/// notifications; when the notification connection is cut, by polling
+/// until it is back — a disabled client is refused, a rotated key
+/// published, either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_arrive_with_the_notification_connection_cut() {
+    let admin_url = std::env::var("TOKENMINT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let proxy = Proxy::start(host_port(&admin_url)).await;
+    let Some(app) = TestApp::spawn_postgres_through(proxy.address, &[]).await else {
+        return;
+    };
+    // The other instance reaches the database directly.
+    let direct: Vec<(String, String)> = app
+        .env
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "DATABASE_URL" => (k.clone(), with_host(v, &host_port(&admin_url))),
+            _ => (k.clone(), v.clone()),
+        })
+        .collect();
+    let other = crate::helpers::Instance::start(&direct).await;
+    let other_admin = ClientAdmin::new(other.store.as_ref(), &app.hasher);
+    for round in ["listening", "cut"] {
+        let (id, secret) = app.standard_client().await;
+        assert_eq!(app.token_status(&id, &secret).await, 200, "{round}: warm");
+        if round == "cut" {
+            // Every connection through the proxy is cut, the notification
+            // one with them; the pool reconnects at once, the listener a
+            // second later.
+            proxy.set(REFUSE);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            proxy.set(FORWARD);
+        }
+        other_admin
+            .set_enabled(&id, false, unix_now())
+            .await
+            .unwrap();
+        let refused = eventually(Duration::from_secs(3), || async {
+            (app.token_status(&id, &secret).await == 401).then_some(())
+        })
+        .await;
+        assert!(
+            refused.is_some(),
+            "{round}: the disabling reached this instance"
+        );
+    }
+    other.stop().await;
 }

@@ -720,7 +720,7 @@ pub fn host_port(url: &str) -> String {
 }
 
 /// `url` with its `host:port` replaced.
-fn with_host(url: &str, host_port_new: &str) -> String {
+pub fn with_host(url: &str, host_port_new: &str) -> String {
     url.replacen(&host_port(url), host_port_new, 1)
 }
 
