@@ -447,7 +447,9 @@ async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(
             let page = admin.list(&query).await?;
             print(json, &page.clients, || describe_list(&page.clients));
             if let Some(after) = page.next_after {
-                eprintln!("more: tokenmint client list --after {after}");
+                // Quoted for a shell: an id may hold `;` or `$`.
+                let quoted = format!("'{}'", after.replace('\'', r"'\''"));
+                eprintln!("more: the same command with --after {quoted}");
             }
         }
         ClientCommand::Show { id } => {

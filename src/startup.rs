@@ -413,6 +413,7 @@ async fn follow_changes(clients: Arc<CachedClients>, keys: Arc<KeyRing>) {
         }
     };
     let mut full = false;
+    let mut applied = std::collections::BTreeSet::new();
     loop {
         if !full {
             let poll = if listening.load(std::sync::atomic::Ordering::Acquire) {
@@ -425,7 +426,14 @@ async fn follow_changes(clients: Arc<CachedClients>, keys: Arc<KeyRing>) {
                 () = tokio::time::sleep(poll) => {}
             }
         }
-        let changes = match clients.changes_since(last).await {
+        // A little behind the last id seen: on Postgres ids are taken in
+        // one order and committed in another, so a change with a lower id
+        // can become visible after a higher one. Ids already applied are
+        // skipped (`applied`).
+        let changes = match clients
+            .changes_since(last.saturating_sub(CHANGES_REREAD))
+            .await
+        {
             Ok(changes) => changes,
             Err(e) => {
                 tracing::debug!(error = %e, "could not read the recorded changes");
@@ -433,13 +441,18 @@ async fn follow_changes(clients: Arc<CachedClients>, keys: Arc<KeyRing>) {
                 continue;
             }
         };
-        full = changes.len() >= 1000;
+        full = changes.len() >= 1000 && changes.last().is_some_and(|c| c.id > last);
         let mut keys_changed = false;
         for change in &changes {
+            // `insert` is false for an id already applied.
+            if !applied.insert(change.id) {
+                continue;
+            }
             clients.apply(change);
             keys_changed |= change.kind == "keys";
-            last = change.id;
+            last = last.max(change.id);
         }
+        applied = applied.split_off(&last.saturating_sub(CHANGES_REREAD));
         if keys_changed && let Err(e) = keys.refresh(unix_now()).await {
             tracing::warn!(error = %e, "could not refresh the signing keys");
         }
@@ -454,6 +467,8 @@ async fn follow_changes(clients: Arc<CachedClients>, keys: Arc<KeyRing>) {
 /// they are.
 const CHANGES_POLL: Duration = Duration::from_millis(50);
 const CHANGES_FALLBACK_POLL: Duration = Duration::from_secs(1);
+/// How many ids before the last one seen are read again each time.
+const CHANGES_REREAD: i64 = 200;
 
 /// The key ring over `store`, with this configuration's key settings.
 pub async fn open_key_ring(

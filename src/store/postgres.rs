@@ -49,6 +49,7 @@ impl_sql_store!(PostgresStore, "postgres", MIGRATOR, {
                     Ok(mut listener) => {
                         if listener.listen(CHANNEL).await.is_ok() {
                             listening.store(true, Ordering::Release);
+                            tracing::info!("listening for changes made by other instances");
                             // Anything written while we were not listening.
                             wake.notify_one();
                             // `try_recv` says when the connection dropped
@@ -59,6 +60,9 @@ impl_sql_store!(PostgresStore, "postgres", MIGRATOR, {
                             }
                         }
                         listening.store(false, Ordering::Release);
+                        // The follower may be in its long wait: it must
+                        // start polling now, not after it.
+                        wake.notify_one();
                         tracing::warn!(
                             "the change notifications stopped; polling until they are back"
                         );

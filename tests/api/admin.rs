@@ -469,7 +469,7 @@ async fn clients_are_listed_a_page_at_a_time(app: TestApp) {
         "{stdout}"
     );
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("--after page-02"),
+        String::from_utf8_lossy(&output.stderr).contains("--after 'page-02'"),
         "the next page's cursor"
     );
 }
