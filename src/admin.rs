@@ -15,11 +15,12 @@ use crate::domain::client::{
     validate_client_id, validate_federated_identities, validate_grant_types, validate_token_ttl,
     validate_url,
 };
+use crate::domain::policy::{CustomClaims, TokenQuota};
 use crate::domain::scope::Scope;
 use crate::domain::tls_subject::{TlsSubject, TlsSubjectKind};
 use crate::fault::Fault;
 use crate::keys::KeyStatus;
-use crate::store::{Store, StoreError, StoredKey};
+use crate::store::{AuditEntry, SYSTEM_ACTOR, Store, StoreError, StoredKey};
 
 /// The longest secret `--secret-stdin` accepts: argon2 hashes any length, but
 /// an unbounded input is unbounded work.
@@ -36,7 +37,11 @@ pub const MIN_IMPORTED_SECRET_DISTINCT: usize = 8;
 /// The longest overlap a rotated secret may have: 30 days.
 pub const MAX_SECRET_OVERLAP: u64 = 30 * 86_400;
 
+mod apply;
+mod audit;
 mod issuers;
+pub use apply::{ApplyError, ApplyOutcome, apply_file};
+pub use audit::{AuditPage, AuditView, audit_page, audit_query, cli_actor, parse_since};
 pub use issuers::{IssuerAdmin, IssuerView, NewIssuer};
 
 /// A federated identity as the CLI and the API show and take it.
@@ -119,6 +124,13 @@ pub struct NewClient {
     /// (always so for the two certificate methods: `false` is refused there).
     #[schema(nullable)]
     pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// Claims copied into every token of the client: a JSON object of at
+    /// most 4 KiB, with no registered or protocol claim name.
+    #[schema(value_type = Option<Object>)]
+    pub claims: Option<Value>,
+    /// `N/min` or `N/h`: the most tokens the client gets per window.
+    #[schema(nullable, example = "100/min")]
+    pub token_quota: Option<String>,
 }
 
 /// A change to a client; `None` leaves a field as it is. For the two
@@ -175,6 +187,18 @@ pub struct ClientChanges {
     pub dpop_bound_access_tokens: Option<bool>,
     #[schema(nullable)]
     pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// Replaces the whole set; `null` (or `{}`) clears it.
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<Object>, nullable)]
+    pub claims: Option<Option<Value>>,
+    /// `N/min` or `N/h`; `null` lifts the quota.
+    #[serde(default, deserialize_with = "explicit_null")]
+    #[schema(value_type = Option<String>, nullable)]
+    pub token_quota: Option<Option<String>>,
+    /// Set by the CLI: `claims` edits the set (a `null` value removes that
+    /// claim) instead of replacing it.
+    #[serde(skip)]
+    pub merge_claims: bool,
 }
 
 /// Distinguishes `"field": null` (clear) from an absent field (keep).
@@ -224,6 +248,12 @@ pub struct ClientView {
     pub dpop_bound_access_tokens: bool,
     #[serde(default)]
     pub tls_client_certificate_bound_access_tokens: bool,
+    /// The claims added to every token of the client (`{}`: none).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub claims: Value,
+    #[serde(default)]
+    pub token_quota: Option<String>,
 }
 
 impl From<&Client> for ClientView {
@@ -252,6 +282,13 @@ impl From<&Client> for ClientView {
             dpop_bound_access_tokens: c.dpop_bound_access_tokens,
             tls_client_certificate_bound_access_tokens: c
                 .tls_client_certificate_bound_access_tokens,
+            claims: Value::Object(
+                c.claims
+                    .as_ref()
+                    .map(|claims| claims.as_map().clone())
+                    .unwrap_or_default(),
+            ),
+            token_quota: c.token_quota.map(|q| q.to_string()),
         }
     }
 }
@@ -398,11 +435,34 @@ impl From<CryptoError> for AdminError {
 pub struct ClientAdmin<'a> {
     store: &'a dyn Store,
     hasher: &'a SecretHasher,
+    /// Who the audit trail says made the changes.
+    actor: String,
+    /// Issuers about to be stored with the clients being checked (`apply`
+    /// writes both in one transaction): identities may name them.
+    incoming_issuers: Vec<crate::domain::issuer::TrustedIssuer>,
 }
 
 impl<'a> ClientAdmin<'a> {
+    /// Changes are recorded as tokenmint's own until `by` names someone.
     pub fn new(store: &'a dyn Store, hasher: &'a SecretHasher) -> Self {
-        Self { store, hasher }
+        Self {
+            store,
+            hasher,
+            actor: SYSTEM_ACTOR.to_owned(),
+            incoming_issuers: Vec::new(),
+        }
+    }
+
+    /// The same operations, recorded in the audit trail as `actor`'s.
+    pub fn by(self, actor: impl Into<String>) -> Self {
+        Self {
+            actor: actor.into(),
+            ..self
+        }
+    }
+
+    fn audit(&self, action: &'static str, client: &str, fields: &[&str]) -> AuditEntry {
+        AuditEntry::new(&self.actor, action, client, fields)
     }
 
     /// Creates a client. With `imported` the client keeps that secret (moving
@@ -414,6 +474,29 @@ impl<'a> ClientAdmin<'a> {
         imported: Option<ClientSecret>,
         now: i64,
     ) -> Result<CreatedClient, AdminError> {
+        let was_imported = imported.is_some();
+        let (client, secret) = self.build(new, imported, now).await?;
+        self.store
+            .insert_client(
+                &client,
+                Some(&self.audit("client.create", &client.client_id, &[])),
+            )
+            .await?;
+        tracing::info!(client_id = %client.client_id, "created client");
+        Ok(CreatedClient {
+            client: ClientView::from(&client),
+            client_secret: secret.filter(|_| !was_imported),
+        })
+    }
+
+    /// A new client, checked, with its secret (generated unless imported)
+    /// hashed; not yet stored.
+    pub(crate) async fn build(
+        &self,
+        new: NewClient,
+        imported: Option<ClientSecret>,
+        now: i64,
+    ) -> Result<(Client, Option<ClientSecret>), AdminError> {
         validate_client_id(&new.client_id)?;
         let scopes = parse_scopes("scopes", &new.scopes)?;
         let default_scopes = match &new.default_scopes {
@@ -518,14 +601,15 @@ impl<'a> ClientAdmin<'a> {
             // this very second: none of its tokens may count for this one.
             tokens_valid_after: now + 1,
             revision: 0,
+            claims: new.claims.map(parse_claims).transpose()?.flatten(),
+            token_quota: new
+                .token_quota
+                .as_deref()
+                .map(TokenQuota::parse)
+                .transpose()?,
         };
         clients::validate_consistency(&client)?;
-        self.store.insert_client(&client).await?;
-        tracing::info!(client_id = %client.client_id, "created client");
-        Ok(CreatedClient {
-            client: ClientView::from(&client),
-            client_secret: secret.filter(|_| !was_imported),
-        })
+        Ok((client, secret))
     }
 
     pub async fn get(&self, client_id: &str) -> Result<Client, AdminError> {
@@ -563,11 +647,19 @@ impl<'a> ClientAdmin<'a> {
         changes: ClientChanges,
         now: i64,
     ) -> Result<Client, AdminError> {
+        let action = match changes.enabled {
+            Some(true) => "client.enable",
+            Some(false) => "client.disable",
+            None => "client.update",
+        };
         for _ in 0..MAX_WRITE_ATTEMPTS {
-            let mut client = self.get(client_id).await?;
+            let before = self.get(client_id).await?;
+            let mut client = before.clone();
             self.apply_changes(&mut client, changes.clone(), now)
                 .await?;
-            if self.store.update_client(&client).await? {
+            let fields = before.changed_fields(&client);
+            let audit = self.audit(action, client_id, &fields);
+            if self.store.update_client(&client, Some(&audit)).await? {
                 tracing::info!(client_id = %client.client_id, "updated client");
                 return Ok(client);
             }
@@ -650,6 +742,30 @@ impl<'a> ClientAdmin<'a> {
         if let Some(bound) = changes.tls_client_certificate_bound_access_tokens {
             client.tls_client_certificate_bound_access_tokens = bound;
         }
+        if let Some(claims) = changes.claims {
+            let claims = match (changes.merge_claims, claims) {
+                (true, Some(Value::Object(edits))) => {
+                    let mut merged = client
+                        .claims
+                        .as_ref()
+                        .map(|c| c.as_map().clone())
+                        .unwrap_or_default();
+                    for (name, value) in edits {
+                        if value.is_null() {
+                            merged.remove(&name);
+                        } else {
+                            merged.insert(name, value);
+                        }
+                    }
+                    Some(Value::Object(merged))
+                }
+                (_, claims) => claims,
+            };
+            client.claims = claims.map(parse_claims).transpose()?.flatten();
+        }
+        if let Some(quota) = changes.token_quota {
+            client.token_quota = quota.as_deref().map(TokenQuota::parse).transpose()?;
+        }
         clients::validate_consistency(client)?;
         client.updated_at = now.max(client.updated_at);
         Ok(())
@@ -682,7 +798,8 @@ impl<'a> ClientAdmin<'a> {
                 HashCost::for_origin(SecretOrigin::Generated),
             )
             .await?;
-        let client = modify_client(self.store, client_id, |client| {
+        let audit = self.audit("client.rotate_secret", client_id, &["secret"]);
+        let client = modify_client(self.store, client_id, &audit, |client| {
             let Some(secrets) = client.secrets.as_mut() else {
                 return Err(FieldError::new(
                     "token_endpoint_auth_method",
@@ -786,7 +903,9 @@ impl<'a> ClientAdmin<'a> {
         if identities.is_empty() {
             return Ok(());
         }
-        let issuers = self.store.list_issuers().await?;
+        let mut issuers = self.store.list_issuers().await?;
+        issuers.retain(|i| !self.incoming_issuers.iter().any(|n| n.name == i.name));
+        issuers.extend(self.incoming_issuers.iter().cloned());
         for identity in identities {
             if !issuers.iter().any(|i| i.name == identity.issuer) {
                 return Err(FieldError::new(
@@ -834,7 +953,8 @@ impl<'a> ClientAdmin<'a> {
     /// introspection and at the admin API), with one timestamp and no
     /// per-token rows. Tokens issued afterwards are unaffected.
     pub async fn revoke_tokens(&self, client_id: &str, now: i64) -> Result<Client, AdminError> {
-        let client = modify_client(self.store, client_id, |client| {
+        let audit = self.audit("client.revoke_tokens", client_id, &["tokens_valid_after"]);
+        let client = modify_client(self.store, client_id, &audit, |client| {
             client.tokens_valid_after = client.tokens_valid_after.max(now + 1);
             client.updated_at = now.max(client.updated_at);
             Ok(())
@@ -845,7 +965,10 @@ impl<'a> ClientAdmin<'a> {
     }
 
     pub async fn delete(&self, client_id: &str) -> Result<(), AdminError> {
-        if validate_client_id(client_id).is_err() || !self.store.delete_client(client_id).await? {
+        let audit = self.audit("client.delete", client_id, &[]);
+        if validate_client_id(client_id).is_err()
+            || !self.store.delete_client(client_id, Some(&audit)).await?
+        {
             return Err(AdminError::NotFound);
         }
         tracing::info!(client_id, "deleted client");
@@ -879,6 +1002,7 @@ fn too_contended() -> AdminError {
 pub(crate) async fn modify_client(
     store: &dyn Store,
     client_id: &str,
+    audit: &AuditEntry,
     mut change: impl FnMut(&mut Client) -> Result<(), AdminError>,
 ) -> Result<Client, AdminError> {
     if validate_client_id(client_id).is_err() {
@@ -890,7 +1014,7 @@ pub(crate) async fn modify_client(
             .await?
             .ok_or(AdminError::NotFound)?;
         change(&mut client)?;
-        if store.update_client(&client).await? {
+        if store.update_client(&client, Some(audit)).await? {
             return Ok(client);
         }
         back_off().await;
@@ -937,6 +1061,12 @@ pub fn checked_jwks(jwks: &Value) -> Result<String, FieldError> {
         return Err(FieldError::new("jwks", "the key set holds no key"));
     }
     Ok(text)
+}
+
+/// Claims as the API and the CLI take them; an empty object is none.
+pub fn parse_claims(value: Value) -> Result<Option<CustomClaims>, FieldError> {
+    let claims = CustomClaims::new(value)?;
+    Ok((!claims.is_empty()).then_some(claims))
 }
 
 fn parse_scopes(field: &'static str, tokens: &[String]) -> Result<Scope, FieldError> {

@@ -13,8 +13,9 @@ use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
 
 use crate::admin::{
-    AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, IdentityView, IssuerAdmin,
-    IssuerView, KeyView, MAX_IMPORTED_SECRET_LEN, NewClient, NewIssuer, RotatedSecret,
+    AdminError, ApplyError, AuditView, ClientAdmin, ClientChanges, ClientView, CreatedClient,
+    IdentityView, IssuerAdmin, IssuerView, KeyView, MAX_IMPORTED_SECRET_LEN, NewClient, NewIssuer,
+    RotatedSecret, apply_file, audit_page, audit_query, cli_actor,
 };
 use crate::clock::unix_now;
 use crate::config::Config;
@@ -62,6 +63,23 @@ pub enum Command {
     /// Manage signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Make the store's clients and trusted issuers match a TOML file:
+    /// prints what it creates, changes and (with --prune) deletes; all or
+    /// nothing, and a second apply of the same file changes nothing.
+    Apply {
+        /// The file (see config/clients.example.toml).
+        #[arg(short = 'f', long = "file", value_name = "FILE")]
+        file: PathBuf,
+        /// Print the plan and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also delete the clients and issuers the file does not name.
+        #[arg(long)]
+        prune: bool,
+    },
+    /// Read the audit trail: who changed which client, issuer or key, and when.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Exit 0 when the server on the configured listen address answers
     /// /healthz (for container health checks; needs no curl in the image).
     /// With TLS on, it checks that the listener accepts connections.
@@ -99,6 +117,28 @@ pub enum IssuerCommand {
     Show { name: String },
     /// Stop trusting an issuer: its tokens are refused at once.
     Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List entries, newest first, a page at a time.
+    List {
+        /// Only entries about this client.
+        #[arg(long, value_name = "ID")]
+        client: Option<String>,
+        /// Only entries about this target (issuer:NAME, key:KID).
+        #[arg(long, conflicts_with = "client")]
+        target: Option<String>,
+        /// Only entries from this time on: RFC 3339, or a duration ago ("1h", "7d").
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Page size, 1 to 1000.
+        #[arg(long, default_value_t = DEFAULT_PAGE)]
+        limit: u32,
+        /// Start after this entry id (the last one of the previous page).
+        #[arg(long, value_name = "ID")]
+        after: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +279,27 @@ pub struct ClientFields {
     /// always so for tls_client_auth and self_signed_tls_client_auth).
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     certificate_bound_tokens: Option<bool>,
+    /// A claim added to every token of the client, its value JSON
+    /// (tenant='"acme"', tier=3); repeat for several. On update it sets
+    /// that claim and keeps the others; KEY=null removes it.
+    #[arg(long = "claim", value_name = "KEY=JSON", value_parser = parse_claim)]
+    claims: Vec<(String, serde_json::Value)>,
+    /// Remove every claim first (with --claim: the claims are exactly those given).
+    #[arg(long)]
+    clear_claims: bool,
+    /// The most tokens the client gets: N/min or N/h ("none" lifts it).
+    #[arg(long, value_name = "N/min|N/h")]
+    token_quota: Option<String>,
+}
+
+fn parse_claim(raw: &str) -> Result<(String, serde_json::Value), String> {
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| "expected KEY=JSON, e.g. tenant='\"acme\"'".to_owned())?;
+    let value = serde_json::from_str(value).map_err(|_| {
+        format!("the value of {key} is not JSON; quote a string: {key}='\"{value}\"'")
+    })?;
+    Ok((key.to_owned(), value))
 }
 
 fn parse_identity(raw: &str) -> Result<IdentityView, String> {
@@ -298,6 +359,9 @@ impl ClientFields {
             tls_client_auth_san_email: self.tls_san_email,
             dpop_bound_access_tokens: self.dpop_bound_tokens.unwrap_or(false),
             tls_client_certificate_bound_access_tokens: self.certificate_bound_tokens,
+            claims: (!self.claims.is_empty())
+                .then(|| serde_json::Value::Object(self.claims.into_iter().collect())),
+            token_quota: self.token_quota,
         })
     }
 
@@ -332,6 +396,11 @@ impl ClientFields {
             tls_client_auth_san_email: self.tls_san_email.map(Some),
             dpop_bound_access_tokens: self.dpop_bound_tokens,
             tls_client_certificate_bound_access_tokens: self.certificate_bound_tokens,
+            // --clear-claims replaces the set; --claim alone edits it.
+            claims: (self.clear_claims || !self.claims.is_empty())
+                .then(|| Some(serde_json::Value::Object(self.claims.into_iter().collect()))),
+            merge_claims: !self.clear_claims,
+            token_quota: self.token_quota.map(|q| (q != "none").then_some(q)),
         })
     }
 }
@@ -382,6 +451,12 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Client(command) => client(&config, command, cli.json).await,
         Command::Issuer(command) => issuer(&config, command, cli.json).await,
         Command::Key(command) => key(&config, command, cli.json).await,
+        Command::Audit(command) => audit(&config, command, cli.json).await,
+        Command::Apply {
+            file,
+            dry_run,
+            prune,
+        } => apply(&config, &file, dry_run, prune, cli.json).await,
         Command::Healthcheck => healthcheck(&config),
     };
     crate::telemetry::shutdown();
@@ -420,7 +495,7 @@ async fn migrate(config: &Config, json: bool) -> Result<(), Failure> {
 async fn client(config: &Config, command: ClientCommand, json: bool) -> Result<(), Failure> {
     let store = open_store(config, true).await?;
     let hasher = argon2_hasher()?;
-    let admin = ClientAdmin::new(store.as_ref(), &hasher);
+    let admin = ClientAdmin::new(store.as_ref(), &hasher).by(cli_actor());
     let now = unix_now();
     let show = |view: ClientView| print(json, &view, || describe(&view));
     match command {
@@ -527,7 +602,7 @@ fn healthcheck(config: &Config) -> Result<(), Failure> {
 
 async fn issuer(config: &Config, command: IssuerCommand, json: bool) -> Result<(), Failure> {
     let store = open_store(config, true).await?;
-    let admin = IssuerAdmin::new(store.as_ref());
+    let admin = IssuerAdmin::new(store.as_ref()).by(cli_actor());
     let named = |e: AdminError, name: &str| match e {
         AdminError::NoSuchIssuer => Failure::Other(format!("no such issuer '{name}'")),
         other => other.into(),
@@ -626,7 +701,10 @@ async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Fai
             });
         }
         KeyCommand::Rotate { now: immediately } => {
-            let (key, status) = ring.rotate(now, immediately).await.map_err(failed)?;
+            let (key, status) = ring
+                .rotate(now, immediately, &cli_actor())
+                .await
+                .map_err(failed)?;
             let view = KeyView::new(&key, status);
             print(json, &view, || {
                 format!(
@@ -636,7 +714,8 @@ async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Fai
             });
         }
         KeyCommand::Revoke { kid } => {
-            let Some((key, status)) = ring.revoke(&kid, now).await.map_err(failed)? else {
+            let Some((key, status)) = ring.revoke(&kid, now, &cli_actor()).await.map_err(failed)?
+            else {
                 return Err(Failure::Other(format!("no such key '{kid}'")));
             };
             let view = KeyView::new(&key, status);
@@ -649,6 +728,70 @@ async fn key(config: &Config, command: KeyCommand, json: bool) -> Result<(), Fai
         }
     }
     Ok(())
+}
+
+async fn apply(
+    config: &Config,
+    file: &std::path::Path,
+    dry_run: bool,
+    prune: bool,
+    json: bool,
+) -> Result<(), Failure> {
+    let store = open_store(config, true).await?;
+    let hasher = argon2_hasher()?;
+    let outcome = apply_file(store.as_ref(), &hasher, file, dry_run, prune, unix_now())
+        .await
+        .map_err(|e| match e {
+            ApplyError::Invalid(why) => Failure::Usage(why),
+            ApplyError::Failed(e) => e.into(),
+        })?;
+    print(json, &outcome, || outcome.describe());
+    Ok(())
+}
+
+async fn audit(config: &Config, command: AuditCommand, json: bool) -> Result<(), Failure> {
+    let AuditCommand::List {
+        client,
+        target,
+        since,
+        limit,
+        after,
+    } = command;
+    let query = audit_query(
+        client.or(target),
+        since.as_deref(),
+        after,
+        Some(limit),
+        unix_now(),
+    )
+    .map_err(|e| Failure::Usage(e.to_string()))?;
+    let store = open_store(config, true).await?;
+    let page = audit_page(store.as_ref(), &query).await?;
+    print(json, &page.entries, || describe_audit(&page.entries));
+    if let Some(after) = page.next_after {
+        eprintln!("more: the same command with --after {after}");
+    }
+    Ok(())
+}
+
+fn describe_audit(entries: &[AuditView]) -> String {
+    if entries.is_empty() {
+        return "no audit entries".to_owned();
+    }
+    entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}\t{}\t{}\t{}\t{}",
+                e.at,
+                e.actor,
+                e.action,
+                e.target,
+                e.fields.join(",")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// "no such client" becomes "no such client 'svc'".

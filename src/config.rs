@@ -64,6 +64,8 @@ const SETTINGS: &[(&str, &str)] = &[
     ("tls_client_cert_header", "TOKENMINT_TLS_CLIENT_CERT_HEADER"),
     ("mtls_base_url", "TOKENMINT_MTLS_BASE_URL"),
     ("dpop_nonce", "TOKENMINT_DPOP_NONCE"),
+    ("audit_retention", "TOKENMINT_AUDIT_RETENTION"),
+    ("apply_file", "TOKENMINT_APPLY_FILE"),
 ];
 
 /// The settings whose values are secrets: each may also be given as a file
@@ -122,6 +124,10 @@ pub struct Config {
     /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` name the caller.
     pub trusted_proxies: TrustedProxies,
     pub sender_constraints: SenderConstraints,
+    /// Seconds audit entries are kept.
+    pub audit_retention: u64,
+    /// Clients and issuers applied at `serve` start, before listening.
+    pub apply_file: Option<PathBuf>,
 }
 
 /// Mutual TLS (RFC 8705) and DPoP (RFC 9449) settings.
@@ -285,6 +291,15 @@ impl RawSettings {
         let (listen, issuer, tls) = self.listener()?;
         let (admin_listen, admin_scope) = self.admin()?;
         let (metrics_listen, header_read_timeout, max_connections) = self.connections()?;
+        let audit_retention = self.require("audit_retention", |v| {
+            parse_duration(v).filter(|s| *s >= 86_400).ok_or_else(|| {
+                format!("expected a duration of a day or more such as 90d, got '{v}'")
+            })
+        })?;
+        let apply_file = self
+            .get("apply_file")
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from);
         let drain_delay = self.require("drain_delay", |v| {
             parse_duration(v)
                 .filter(|s| *s <= 600)
@@ -344,6 +359,8 @@ impl RawSettings {
             fetch_timeout,
             trusted_proxies,
             sender_constraints,
+            audit_retention,
+            apply_file,
         })
     }
 

@@ -35,7 +35,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::crypto::{Algorithm, CryptoError, KeyEncryptionKey, SigningKey, is_low_s_p256};
 use crate::domain::client::MAX_TOKEN_TTL;
 use crate::fault::Fault;
-use crate::store::{Store, StoreError, StoredKey};
+use crate::store::{AuditEntry, SYSTEM_ACTOR, Store, StoreError, StoredKey};
 
 /// How often each instance re-reads the keys from the store.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -194,7 +194,7 @@ impl KeyRing {
             .zip(&statuses)
             .find(|(_, s)| **s == KeyStatus::Active);
         if active.is_none_or(|(k, _)| k.alg != settings.alg.as_str()) {
-            let key = create(store.as_ref(), &kek, settings.alg, now, now).await?;
+            let key = create(store.as_ref(), &kek, settings.alg, now, now, SYSTEM_ACTOR).await?;
             tracing::info!(kid = key.kid, alg = %settings.alg, "created a signing key");
             stored = store.list_signing_keys().await?;
         }
@@ -240,7 +240,7 @@ impl KeyRing {
                 .max()
                 .unwrap_or(i64::MIN);
             if now.saturating_sub(newest) >= i64::try_from(max_age).unwrap_or(i64::MAX) {
-                let (key, _) = self.rotate(now, false).await?;
+                let (key, _) = self.rotate(now, false, SYSTEM_ACTOR).await?;
                 tracing::info!(
                     kid = key.kid,
                     "rotated the signing key automatically (key age)"
@@ -269,6 +269,7 @@ impl KeyRing {
         &self,
         now: i64,
         immediately: bool,
+        actor: &str,
     ) -> Result<(StoredKey, KeyStatus), KeyError> {
         let activates_at = if immediately {
             now
@@ -281,6 +282,7 @@ impl KeyRing {
             self.settings.alg,
             now,
             activates_at,
+            actor,
         )
         .await?;
         let status = self
@@ -299,15 +301,19 @@ impl KeyRing {
         &self,
         kid: &str,
         now: i64,
+        actor: &str,
     ) -> Result<Option<(StoredKey, KeyStatus)>, KeyError> {
         let stored = self.store.list_signing_keys().await?;
         if !stored.iter().any(|k| k.kid == kid) {
             return Ok(None);
         }
-        self.store.revoke_signing_key(kid, now).await?;
+        let audit = AuditEntry::new(actor, "key.revoke", &format!("key:{kid}"), &[]);
+        self.store
+            .revoke_signing_key(kid, now, Some(&audit))
+            .await?;
         let after = self.list(now).await?;
         if !after.iter().any(|(_, s)| *s == KeyStatus::Active) {
-            let (key, _) = self.rotate(now, true).await?;
+            let (key, _) = self.rotate(now, true, actor).await?;
             tracing::warn!(
                 kid = key.kid,
                 "the active key was revoked; signing with a new key"
@@ -483,6 +489,7 @@ async fn create(
     alg: Algorithm,
     now: i64,
     activates_at: i64,
+    actor: &str,
 ) -> Result<StoredKey, KeyError> {
     let activates_at = free_activation_second(&store.list_signing_keys().await?, activates_at);
     let (key, der) = SigningKey::generate(alg)?;
@@ -495,7 +502,8 @@ async fn create(
         activates_at,
         revoked_at: None,
     };
-    store.insert_signing_key(&stored).await?;
+    let audit = AuditEntry::new(actor, "key.rotate", &format!("key:{}", stored.kid), &[]);
+    store.insert_signing_key(&stored, Some(&audit)).await?;
     Ok(stored)
 }
 

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use crate::clock::unix_now;
 use crate::config::{Config, ConfigError, Database};
 use crate::crypto::{KeyEncryptionKey, SecretHasher, VerifiedSecrets};
-use crate::fault::Cause;
+use crate::fault::{Cause, chain};
 use crate::http::{AppState, MtlsSettings, Surface, router, serve};
 use crate::key_fetch::{FetchSettings, KeyFetcher};
 use crate::keys::{KeyError, KeyRing, KeySettings, REFRESH_INTERVAL};
@@ -24,7 +24,7 @@ use crate::oauth::dpop::DpopVerifier;
 use crate::oauth::metadata::TOKEN_PATH;
 use crate::oauth::throttle::Throttle;
 use crate::oauth::{AssertionAuthenticator, AssertionSettings, ClientAuthenticator, TokenService};
-use crate::store::{self, CLIENT_CACHE_TTL, CachedClients, Store, StoreError};
+use crate::store::{self, CLIENT_CACHE_TTL, CachedClients, SharedCounts, Store, StoreError};
 use crate::tls::TlsListener;
 
 /// Verifications that may wait for an argon2 slot. Callers with failures on
@@ -81,6 +81,10 @@ pub struct Application {
     state: AppState,
     /// The client-row cache, which `follow_changes` keeps in step.
     clients: Arc<CachedClients>,
+    /// Quota and throttle counts, added to the store in batches.
+    counts: Arc<SharedCounts>,
+    /// Seconds audit entries are kept.
+    audit_retention: u64,
     connections: ConnectionLimit,
     header_read_timeout: Duration,
     drain_delay: Duration,
@@ -90,6 +94,9 @@ impl Application {
     /// Opens everything the server needs and binds `config.listen`.
     pub async fn build(config: &Config, migrate: bool) -> Result<Self, StartupError> {
         let store = open_store(config, migrate).await?;
+        if let Some(file) = &config.apply_file {
+            apply_at_start(store.as_ref(), file).await?;
+        }
         let keys = Arc::new(open_key_ring(config, store.clone()).await?);
         // Every reader and writer of clients in the server goes through the
         // cache, so this instance's own changes are seen at once.
@@ -125,6 +132,7 @@ impl Application {
         )
         .map_err(|e| StartupError::io("cannot create the credential cache", e))?;
         let metrics = Arc::new(Metrics::default());
+        let counts = SharedCounts::new(store.clone());
         let fetcher = KeyFetcher::new(FetchSettings {
             allow_http: config.allow_http_fetch,
             timeout: Duration::from_secs(config.fetch_timeout),
@@ -147,7 +155,7 @@ impl Application {
             assertions,
             hasher,
             verified,
-            Throttle::new(&config.throttle),
+            Throttle::new(&config.throttle, counts.clone()),
             metrics.clone(),
         );
         let constraints = &config.sender_constraints;
@@ -168,6 +176,7 @@ impl Application {
             keys.clone(),
             issuer.clone(),
             config.token_ttl,
+            counts.clone(),
         );
         let state = AppState {
             tokens: Arc::new(tokens),
@@ -217,6 +226,8 @@ impl Application {
             issuer,
             state,
             clients,
+            counts,
+            audit_retention: config.audit_retention,
             connections: ConnectionLimit::new(max_connections),
             header_read_timeout: Duration::from_secs(config.header_read_timeout),
             drain_delay: Duration::from_secs(config.drain_delay),
@@ -243,7 +254,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(address = %self.address, issuer = %self.issuer, store = self.state.store.backend(), "tokenmint listening");
-        let maintenance = tokio::spawn(maintain(self.state.keys.clone(), self.state.store.clone()));
+        let maintenance = tokio::spawn(maintain(
+            self.state.keys.clone(),
+            self.state.store.clone(),
+            self.audit_retention,
+        ));
+        let counting = tokio::spawn(self.counts.clone().run());
         let following = tokio::spawn(follow_changes(
             self.clients.clone(),
             self.state.keys.clone(),
@@ -325,6 +341,9 @@ impl Application {
         tokio::join!(public, admin, metrics);
         maintenance.abort();
         following.abort();
+        counting.abort();
+        // What was counted since the last flush is not lost with the process.
+        self.counts.flush().await;
         Ok(())
     }
 
@@ -341,6 +360,32 @@ impl Application {
             .as_ref()
             .and_then(|l| l.local_addr().ok())
     }
+}
+
+/// `TOKENMINT_APPLY_FILE`: the file is applied before the server listens;
+/// one that does not apply stops the start, naming the entry.
+async fn apply_at_start(store: &dyn Store, file: &std::path::Path) -> Result<(), StartupError> {
+    let hasher = argon2_hasher()?;
+    let outcome = crate::admin::apply_file(store, &hasher, file, false, false, unix_now())
+        .await
+        .map_err(|e| {
+            StartupError::Config(ConfigError(format!(
+                "invalid setting apply_file (TOKENMINT_APPLY_FILE): {}",
+                chain(&e)
+            )))
+        })?;
+    for (client_id, secret) in &outcome.secrets {
+        // Standard error, not the log: the log may be shipped elsewhere.
+        eprintln!("client {client_id} secret: {secret} (shown once)");
+    }
+    tracing::info!(
+        file = %file.display(),
+        created = outcome.created.len(),
+        changed = outcome.changed.len(),
+        unchanged = outcome.unchanged.len(),
+        "applied the clients file"
+    );
+    Ok(())
 }
 
 /// Binds a private listener (admin API, metrics) when its setting is set.
@@ -361,7 +406,7 @@ async fn bind_private(
 /// `REFRESH_INTERVAL` (rotations made by any instance or the CLI, pending keys
 /// that activate), and prune expired revocations and assertion ids once a
 /// minute.
-async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>) {
+async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>, audit_retention: u64) {
     const PRUNE_EVERY: u32 = 60;
     let mut ticker = tokio::time::interval(REFRESH_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -379,6 +424,10 @@ async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>) {
                 Err(e) => {
                     tracing::warn!(error = %e, "could not prune expired revocations and assertion ids")
                 }
+            }
+            let kept_from = unix_now().saturating_sub(i64::try_from(audit_retention).unwrap_or(0));
+            if let Err(e) = store.prune_audit(kept_from).await {
+                tracing::warn!(error = %e, "could not prune the audit trail");
             }
         }
     }

@@ -11,7 +11,7 @@ use crate::clock::rfc3339;
 use crate::crypto::random_token;
 use crate::domain::client::{ClientQuery, MAX_PAGE};
 use crate::domain::issuer::{DEFAULT_MAX_TOKEN_AGE, KeySource, TrustedIssuer};
-use crate::store::{Store, StoreError};
+use crate::store::{AuditEntry, SYSTEM_ACTOR, Store, StoreError};
 
 /// What a new trusted issuer is made of. Keys: `jwks_uri`, `jwks`, or
 /// neither (OIDC discovery at `issuer`).
@@ -75,38 +75,63 @@ impl From<&TrustedIssuer> for IssuerView {
 
 pub struct IssuerAdmin<'a> {
     store: &'a dyn Store,
+    /// Who the audit trail says made the changes.
+    actor: String,
+}
+
+/// A new trusted issuer, checked; not yet stored.
+pub(crate) fn build_issuer(new: NewIssuer, now: i64) -> Result<TrustedIssuer, AdminError> {
+    let keys = match (new.jwks_uri, new.jwks) {
+        (Some(_), Some(_)) => {
+            return Err(crate::domain::client::FieldError::new(
+                "jwks_uri",
+                "give jwks_uri or jwks, not both",
+            )
+            .into());
+        }
+        (Some(uri), None) => KeySource::JwksUri(uri),
+        (None, Some(jwks)) => KeySource::Jwks(checked_jwks(&jwks)?),
+        (None, None) => KeySource::Discovery,
+    };
+    let issuer = TrustedIssuer {
+        id: random_token::<16>()?,
+        name: new.name,
+        // Kept exactly: tokens' `iss` is compared exactly.
+        issuer: new.issuer,
+        keys,
+        audience: new.audience,
+        max_token_age: new.max_token_age.unwrap_or(DEFAULT_MAX_TOKEN_AGE),
+        created_at: now,
+    };
+    issuer.validate()?;
+    Ok(issuer)
 }
 
 impl<'a> IssuerAdmin<'a> {
     pub fn new(store: &'a dyn Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            actor: SYSTEM_ACTOR.to_owned(),
+        }
+    }
+
+    /// The same operations, recorded in the audit trail as `actor`'s.
+    pub fn by(self, actor: impl Into<String>) -> Self {
+        Self {
+            actor: actor.into(),
+            ..self
+        }
     }
 
     pub async fn add(&self, new: NewIssuer, now: i64) -> Result<TrustedIssuer, AdminError> {
-        let keys = match (new.jwks_uri, new.jwks) {
-            (Some(_), Some(_)) => {
-                return Err(crate::domain::client::FieldError::new(
-                    "jwks_uri",
-                    "give jwks_uri or jwks, not both",
-                )
-                .into());
-            }
-            (Some(uri), None) => KeySource::JwksUri(uri),
-            (None, Some(jwks)) => KeySource::Jwks(checked_jwks(&jwks)?),
-            (None, None) => KeySource::Discovery,
-        };
-        let issuer = TrustedIssuer {
-            id: random_token::<16>()?,
-            name: new.name,
-            // Kept exactly: tokens' `iss` is compared exactly.
-            issuer: new.issuer,
-            keys,
-            audience: new.audience,
-            max_token_age: new.max_token_age.unwrap_or(DEFAULT_MAX_TOKEN_AGE),
-            created_at: now,
-        };
-        issuer.validate()?;
-        match self.store.insert_issuer(&issuer).await {
+        let issuer = build_issuer(new, now)?;
+        let audit = AuditEntry::new(
+            &self.actor,
+            "issuer.add",
+            &format!("issuer:{}", issuer.name),
+            &[],
+        );
+        match self.store.insert_issuer(&issuer, Some(&audit)).await {
             Ok(()) => {}
             Err(StoreError::Conflict) => return Err(AdminError::IssuerExists),
             Err(e) => return Err(e.into()),
@@ -114,7 +139,6 @@ impl<'a> IssuerAdmin<'a> {
         tracing::info!(name = %issuer.name, issuer = %issuer.issuer, "added trusted issuer");
         Ok(issuer)
     }
-
     pub async fn list(&self) -> Result<Vec<TrustedIssuer>, AdminError> {
         Ok(self.store.list_issuers().await?)
     }
@@ -132,7 +156,8 @@ impl<'a> IssuerAdmin<'a> {
     /// platform, another key) must not inherit them. A client left with no
     /// key and no identity cannot authenticate until it is given one.
     pub async fn remove(&self, name: &str) -> Result<(), AdminError> {
-        if !self.store.delete_issuer(name).await? {
+        let audit = AuditEntry::new(&self.actor, "issuer.remove", &format!("issuer:{name}"), &[]);
+        if !self.store.delete_issuer(name, Some(&audit)).await? {
             return Err(AdminError::NoSuchIssuer);
         }
         let mut query = ClientQuery {
@@ -143,7 +168,13 @@ impl<'a> IssuerAdmin<'a> {
             let page = self.store.list_clients(&query).await?;
             for client in &page {
                 if client.federated.iter().any(|f| f.issuer == name) {
-                    modify_client(self.store, &client.client_id, |client| {
+                    let audit = AuditEntry::new(
+                        &self.actor,
+                        "client.update",
+                        &client.client_id,
+                        &["federated_identities"],
+                    );
+                    modify_client(self.store, &client.client_id, &audit, |client| {
                         client.federated.retain(|f| f.issuer != name);
                         Ok(())
                     })

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use super::policy::{CustomClaims, TokenQuota};
 use super::scope::{Scope, ScopeError};
 use super::tls_subject::{SubjectError, TlsSubject};
 
@@ -231,6 +232,10 @@ pub struct Client {
     /// How many times the row was written: a write succeeds only over the
     /// revision it read, so concurrent changes cannot undo each other.
     pub revision: i64,
+    /// Claims of the operator's, copied into every token of the client.
+    pub claims: Option<CustomClaims>,
+    /// How many tokens the client may get per minute or hour.
+    pub token_quota: Option<TokenQuota>,
 }
 
 /// The argon2id PHC strings a client's secret may match: the current one and,
@@ -291,6 +296,67 @@ impl Client {
     pub fn may_use_client_credentials(&self) -> bool {
         self.grant_types.iter().any(|g| g == CLIENT_CREDENTIALS)
     }
+
+    /// The names (as in the API) of the fields that differ in `other`: what
+    /// the audit trail records and `apply` plans. A secret shows as
+    /// `secret`, never as a value or a hash.
+    pub fn changed_fields(&self, other: &Client) -> Vec<&'static str> {
+        let secret = |c: &Client| {
+            c.secrets.as_ref().map(|s| {
+                (
+                    s.current.clone(),
+                    s.previous.as_ref().map(|p| p.hash.clone()),
+                )
+            })
+        };
+        let checks: [(&'static str, bool); 18] = [
+            ("scopes", self.scopes != other.scopes),
+            (
+                "default_scopes",
+                self.default_scopes != other.default_scopes,
+            ),
+            ("audiences", self.audiences != other.audiences),
+            (
+                "default_audience",
+                self.default_audience != other.default_audience,
+            ),
+            ("grant_types", self.grant_types != other.grant_types),
+            ("token_ttl", self.token_ttl != other.token_ttl),
+            ("enabled", self.enabled != other.enabled),
+            (
+                "tokens_valid_after",
+                self.tokens_valid_after != other.tokens_valid_after,
+            ),
+            (
+                "token_endpoint_auth_method",
+                self.auth_method != other.auth_method,
+            ),
+            ("secret", secret(self) != secret(other)),
+            ("jwks", self.jwks != other.jwks),
+            ("jwks_uri", self.jwks_uri != other.jwks_uri),
+            ("federated_identities", self.federated != other.federated),
+            (
+                "tls_client_auth_subject",
+                self.tls_subject != other.tls_subject,
+            ),
+            (
+                "dpop_bound_access_tokens",
+                self.dpop_bound_access_tokens != other.dpop_bound_access_tokens,
+            ),
+            (
+                "tls_client_certificate_bound_access_tokens",
+                self.tls_client_certificate_bound_access_tokens
+                    != other.tls_client_certificate_bound_access_tokens,
+            ),
+            ("claims", self.claims != other.claims),
+            ("token_quota", self.token_quota != other.token_quota),
+        ];
+        checks
+            .into_iter()
+            .filter(|(_, changed)| *changed)
+            .map(|(name, _)| name)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -320,6 +386,8 @@ impl Client {
             created_at: 0,
             updated_at: 0,
             revision: 0,
+            claims: None,
+            token_quota: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod client;
 pub mod issuer;
 pub mod network;
+pub mod policy;
 pub mod scope;
 pub mod tls_subject;
 

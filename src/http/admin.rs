@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 use super::AppState;
 use super::response::NO_STORE;
 use crate::admin::{
-    AdminError, ClientAdmin, ClientChanges, ClientView, CreatedClient, IssuerAdmin, IssuerView,
-    KeyView, NewClient, NewIssuer, RotatedSecret,
+    AdminError, AuditPage, ClientAdmin, ClientChanges, ClientView, CreatedClient, IssuerAdmin,
+    IssuerView, KeyView, NewClient, NewIssuer, RotatedSecret, audit_page, audit_query,
 };
 use crate::clock::unix_now;
 use crate::domain::client::ClientQuery;
@@ -27,6 +27,7 @@ use crate::fault::Fault;
 use crate::keys::KeyError;
 use crate::oauth::OAuthError;
 use crate::oauth::params::FormParams;
+use crate::store::SYSTEM_ACTOR;
 
 /// The JSON body of every admin API error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -231,8 +232,9 @@ impl From<OAuthError> for ApiError {
     }
 }
 
-/// A caller holding an active tokenmint access token with the admin scope.
-pub struct Admin;
+/// A caller holding an active tokenmint access token with the admin scope:
+/// its client id, which the audit trail records.
+pub struct Admin(pub String);
 
 impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
@@ -259,7 +261,7 @@ impl FromRequestParts<AppState> for Admin {
         if !claims.has_scope(&app.admin_scope) {
             return Err(ApiError::InsufficientScope(app.admin_scope.to_string()));
         }
-        Ok(Admin)
+        Ok(Admin(claims.client_id))
     }
 }
 
@@ -313,8 +315,8 @@ fn describe(rejection: &JsonRejection) -> String {
 #[response(status = 404, description = "No such key")]
 pub struct NoSuchKey(ApiErrorBody<'static>);
 
-fn clients(app: &AppState) -> ClientAdmin<'_> {
-    ClientAdmin::new(app.store.as_ref(), app.tokens.authenticator().hasher())
+fn clients<'a>(app: &'a AppState, actor: &str) -> ClientAdmin<'a> {
+    ClientAdmin::new(app.store.as_ref(), app.tokens.authenticator().hasher()).by(actor)
 }
 
 /// `GET /admin/clients` — one page, in id order; `Link: <…>; rel="next"`
@@ -336,30 +338,36 @@ pub async fn list_clients(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = client_query(raw.as_deref().unwrap_or_default())?;
-    let page = clients(&app).list(&query).await?;
+    let page = clients(&app, SYSTEM_ACTOR).list(&query).await?;
     let mut response = Json(page.clients).into_response();
     if let Some(after) = page.next_after {
         let mut next = vec![("after", after), ("limit", query.limit.to_string())];
         next.extend(query.prefix.map(|p| ("prefix", p)));
         next.extend(query.enabled.map(|e| ("enabled", e.to_string())));
         next.extend(query.scope.map(|s| ("scope", s)));
-        let encoded: Vec<String> = next
-            .iter()
-            .map(|(k, v)| {
-                format!(
-                    "{k}={}",
-                    percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
-                )
-            })
-            .collect();
-        let link = format!("</admin/clients?{}>; rel=\"next\"", encoded.join("&"));
-        if let Ok(value) = HeaderValue::from_str(&link) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::LINK, value);
-        }
+        link_next(&mut response, "/admin/clients", &next);
     }
     Ok(response)
+}
+
+/// `Link: <path?next>; rel="next"` (RFC 8288) on a page that may have a
+/// successor.
+fn link_next(response: &mut Response, path: &str, next: &[(&str, String)]) {
+    let encoded: Vec<String> = next
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect();
+    let link = format!("<{path}?{}>; rel=\"next\"", encoded.join("&"));
+    if let Ok(value) = HeaderValue::from_str(&link) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LINK, value);
+    }
 }
 
 /// The list's query string, each parameter at most once.
@@ -397,11 +405,11 @@ fn client_query(raw: &str) -> Result<ClientQuery, ApiError> {
 #[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("admin_bearer" = [])), request_body = NewClient,
     responses((status = 201, description = "Created", body = CreatedClient), InvalidBody, ClientExists, AdminFailures))]
 pub async fn create_client(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     Body(new): Body<NewClient>,
 ) -> Result<Response, ApiError> {
-    let created = clients(&app).create(new, None, unix_now()).await?;
+    let created = clients(&app, &actor).create(new, None, unix_now()).await?;
     Ok((StatusCode::CREATED, NO_STORE, Json(created)).into_response())
 }
 
@@ -413,20 +421,24 @@ pub async fn get_client(
     State(app): State<AppState>,
     PathId(id): PathId,
 ) -> Result<Json<ClientView>, ApiError> {
-    Ok(Json(ClientView::from(&clients(&app).get(&id).await?)))
+    Ok(Json(ClientView::from(
+        &clients(&app, SYSTEM_ACTOR).get(&id).await?,
+    )))
 }
 
 /// `PATCH /admin/clients/{id}`
 #[utoipa::path(patch, path = "/admin/clients/{id}", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")), request_body = ClientChanges,
     responses((status = 200, description = "OK", body = ClientView), InvalidBody, NoSuchClient, AdminFailures))]
 pub async fn update_client(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     PathId(id): PathId,
     Body(changes): Body<ClientChanges>,
 ) -> Result<Json<ClientView>, ApiError> {
     Ok(Json(ClientView::from(
-        &clients(&app).update(&id, changes, unix_now()).await?,
+        &clients(&app, &actor)
+            .update(&id, changes, unix_now())
+            .await?,
     )))
 }
 
@@ -434,11 +446,11 @@ pub async fn update_client(
 #[utoipa::path(delete, path = "/admin/clients/{id}", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")),
     responses((status = 204, description = "Deleted"), NoSuchClient, AdminFailures))]
 pub async fn delete_client(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     PathId(id): PathId,
 ) -> Result<StatusCode, ApiError> {
-    clients(&app).delete(&id).await?;
+    clients(&app, &actor).delete(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -455,12 +467,12 @@ pub struct RotateSecret {
 #[utoipa::path(post, path = "/admin/clients/{id}/secret", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")), request_body = RotateSecret,
     responses((status = 200, description = "OK", body = RotatedSecret), InvalidBody, NoSuchClient, AdminFailures))]
 pub async fn rotate_secret(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     PathId(id): PathId,
     Body(rotate): Body<RotateSecret>,
 ) -> Result<Response, ApiError> {
-    let rotated = clients(&app)
+    let rotated = clients(&app, &actor)
         .rotate_secret(&id, rotate.overlap_seconds, unix_now())
         .await?;
     Ok((NO_STORE, Json(rotated)).into_response())
@@ -471,11 +483,11 @@ pub async fn rotate_secret(
 #[utoipa::path(post, path = "/admin/clients/{id}/revoke-tokens", tag = "admin", security(("admin_bearer" = [])), params(("id" = String, Path, description = "The client id, percent-encoded")),
     responses((status = 200, description = "OK", body = ClientView), NoSuchClient, AdminFailures))]
 pub async fn revoke_tokens(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     PathId(id): PathId,
 ) -> Result<Json<ClientView>, ApiError> {
-    let client = clients(&app).revoke_tokens(&id, unix_now()).await?;
+    let client = clients(&app, &actor).revoke_tokens(&id, unix_now()).await?;
     Ok(Json(ClientView::from(&client)))
 }
 
@@ -505,12 +517,12 @@ pub struct RotateKey {
 #[utoipa::path(post, path = "/admin/keys/rotate", tag = "admin", security(("admin_bearer" = [])), request_body = RotateKey,
     responses((status = 201, description = "Created", body = KeyView), InvalidBody, AdminFailures))]
 pub async fn rotate_key(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     Body(rotate): Body<RotateKey>,
 ) -> Result<Response, ApiError> {
     let now = unix_now();
-    let (key, status) = app.keys.rotate(now, rotate.now).await?;
+    let (key, status) = app.keys.rotate(now, rotate.now, &actor).await?;
     // Make this instance use the new key at once rather than at the next
     // refresh tick.
     app.keys.refresh(now).await?;
@@ -521,13 +533,13 @@ pub async fn rotate_key(
 #[utoipa::path(post, path = "/admin/keys/{kid}/revoke", tag = "admin", security(("admin_bearer" = [])), params(("kid" = String, Path, description = "The key id")),
     responses((status = 200, description = "Revoked", body = KeyView), NoSuchKey, AdminFailures))]
 pub async fn revoke_key(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     PathId(kid): PathId,
 ) -> Result<Json<KeyView>, ApiError> {
     let (key, status) = app
         .keys
-        .revoke(&kid, unix_now())
+        .revoke(&kid, unix_now(), &actor)
         .await?
         .ok_or(ApiError::NoSuchKey)?;
     Ok(Json(KeyView::new(&key, status)))
@@ -563,11 +575,12 @@ pub async fn list_issuers(
 #[utoipa::path(post, path = "/admin/issuers", tag = "admin", security(("admin_bearer" = [])), request_body = NewIssuer,
     responses((status = 201, description = "Created", body = IssuerView), InvalidBody, IssuerExists, AdminFailures))]
 pub async fn add_issuer(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     Body(new): Body<NewIssuer>,
 ) -> Result<Response, ApiError> {
     let issuer = IssuerAdmin::new(app.store.as_ref())
+        .by(actor)
         .add(new, unix_now())
         .await?;
     Ok((StatusCode::CREATED, Json(IssuerView::from(&issuer))).into_response())
@@ -589,10 +602,67 @@ pub async fn get_issuer(
 #[utoipa::path(delete, path = "/admin/issuers/{name}", tag = "admin", security(("admin_bearer" = [])), params(("name" = String, Path, description = "The issuer's name")),
     responses((status = 204, description = "Removed"), NoSuchIssuer, AdminFailures))]
 pub async fn remove_issuer(
-    _: Admin,
+    Admin(actor): Admin,
     State(app): State<AppState>,
     PathId(name): PathId,
 ) -> Result<StatusCode, ApiError> {
-    IssuerAdmin::new(app.store.as_ref()).remove(&name).await?;
+    IssuerAdmin::new(app.store.as_ref())
+        .by(actor)
+        .remove(&name)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /admin/audit` — who changed what, newest first; `Link: <…>;
+/// rel="next"` (RFC 8288) when there may be older entries.
+#[utoipa::path(get, path = "/admin/audit", tag = "admin", security(("admin_bearer" = [])),
+    params(
+        ("client" = Option<String>, Query, description = "Only entries about this client id"),
+        ("target" = Option<String>, Query, description = "Only entries about this target (`issuer:NAME`, `key:KID`)"),
+        ("since" = Option<String>, Query, description = "Only entries from this time on (RFC 3339 or Unix seconds)"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)"),
+        ("after" = Option<i64>, Query, description = "The cursor: the last id of the previous page"),
+    ),
+    responses((status = 200, description = "OK", body = AuditPage,
+        headers(("Link" = String, description = "The next page (RFC 8288 rel=\"next\"), if there may be one"))),
+        InvalidBody, AdminFailures))]
+pub async fn list_audit(
+    _: Admin,
+    State(app): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = FormParams::parse(raw.as_deref().unwrap_or_default().as_bytes())
+        .map_err(|e| ApiError::BadBody(e.description().to_owned()))?;
+    let get = |name: &'static str| {
+        params
+            .single(name)
+            .map(|v| v.map(str::to_owned))
+            .map_err(|e| ApiError::BadBody(e.description().to_owned()))
+    };
+    let number = |name: &'static str, v: String| {
+        v.parse().map_err(|_| ApiError::Invalid {
+            field: name,
+            reason: "must be a whole number".to_owned(),
+        })
+    };
+    let limit = get("limit")?.map(|v| number("limit", v)).transpose()?;
+    let after = get("after")?
+        .map(|v| number("after", v).map(i64::from))
+        .transpose()?;
+    let target = get("client")?.or(get("target")?);
+    let since = get("since")?;
+    let query = audit_query(target, since.as_deref(), after, limit, unix_now())
+        .map_err(AdminError::Invalid)?;
+    let page = audit_page(app.store.as_ref(), &query).await?;
+    let mut response = (NO_STORE, Json(&page)).into_response();
+    if let Some(after) = page.next_after {
+        let mut next = vec![
+            ("after", after.to_string()),
+            ("limit", query.limit.to_string()),
+        ];
+        next.extend(query.target.map(|t| ("target", t)));
+        next.extend(query.since.map(|s| ("since", s.to_string())));
+        link_next(&mut response, "/admin/audit", &next);
+    }
+    Ok(response)
 }

@@ -183,6 +183,7 @@ fn admin_routes(routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(admin::list_keys))
         .routes(routes!(admin::rotate_key))
         .routes(routes!(admin::revoke_key))
+        .routes(routes!(admin::list_audit))
         .layer(axum::middleware::map_response(no_store));
     routes.merge(admin)
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::fault::{Fault, chain};
 use crate::oauth::OAuthError;
-use crate::oauth::token::TokenResponse;
+use crate::oauth::token::{QuotaState, TokenResponse};
 
 /// RFC 6749 §5.1 (and §5.2 by reference): "The authorization server MUST
 /// include the HTTP "Cache-Control" response header field with a value of
@@ -32,11 +32,15 @@ pub const DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 impl IntoResponse for TokenResponse {
     fn into_response(mut self) -> Response {
         let nonce = self.dpop_nonce.take();
+        let self_quota = self.quota.take();
         let mut response = (NO_STORE, Json(self)).into_response();
         // §8.2: a fresh nonce with the success, so the next proof needs no
         // extra round trip.
         if let Some(value) = nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
             response.headers_mut().insert(DPOP_NONCE, value);
+        }
+        if let Some(quota) = self_quota {
+            insert_rate_limit(response.headers_mut(), &quota);
         }
         response
     }
@@ -93,7 +97,7 @@ pub enum OAuthFailures {
     TooLarge(ErrorBody<'static>),
     #[response(
         status = 429,
-        description = "Too many failed authentications; see Retry-After"
+        description = "Too many failed authentications, or the client's token quota is used up; see Retry-After (and RateLimit)"
     )]
     Throttled(ErrorBody<'static>),
     #[response(status = 503, description = "Temporarily unavailable; see Retry-After")]
@@ -107,7 +111,7 @@ impl IntoResponse for OAuthError {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::InvalidClient(_) => StatusCode::UNAUTHORIZED,
-            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Throttled { .. } | Self::QuotaExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
             _ => StatusCode::BAD_REQUEST,
         };
         let body = ErrorBody {
@@ -134,11 +138,35 @@ impl IntoResponse for OAuthError {
             Self::Throttled { retry_after } => {
                 headers.insert(RETRY_AFTER, HeaderValue::from(retry_after));
             }
+            Self::QuotaExceeded(quota) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from(quota.reset));
+                insert_rate_limit(headers, &quota);
+            }
             _ => {}
         }
         response
     }
 }
+
+/// The IETF httpapi `RateLimit-Policy` and `RateLimit` fields
+/// (draft-ietf-httpapi-ratelimit-headers): the quota (`q` tokens per `w`
+/// seconds) and what is left of it (`r`) until the window ends (`t`).
+fn insert_rate_limit(headers: &mut axum::http::HeaderMap, state: &QuotaState) {
+    let policy = format!(
+        "\"tokens\";q={};w={}",
+        state.quota.tokens,
+        state.quota.period.seconds()
+    );
+    let now = format!("\"tokens\";r={};t={}", state.remaining, state.reset);
+    for (name, value) in [(RATELIMIT_POLICY, policy), (RATELIMIT, now)] {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    }
+}
+
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
 
 /// 405 for the POST-only endpoints (RFC 9110 §15.5.6: with `Allow`).
 pub async fn method_not_allowed_post() -> Response {

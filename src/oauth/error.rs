@@ -54,6 +54,10 @@ pub enum OAuthError {
     /// failed authentications from this client id or address (RFC 6749
     /// §2.3.1 requires protection against brute force).
     Throttled { retry_after: u64 },
+    /// `temporarily_unavailable` answered with 429, `Retry-After` and the
+    /// `RateLimit` headers: the client has had every token its quota allows
+    /// in this window.
+    QuotaExceeded(super::token::QuotaState),
     /// `temporarily_unavailable` (503 with `Retry-After`) or `server_error`
     /// (500): a fault on our side. The cause travels with it to the HTTP
     /// edge, which logs it; it is never sent.
@@ -100,7 +104,7 @@ impl OAuthError {
             Self::InvalidTarget(_) => "invalid_target",
             Self::InvalidDpopProof(_) => "invalid_dpop_proof",
             Self::UseDpopNonce { .. } => "use_dpop_nonce",
-            Self::Throttled { .. } => "temporarily_unavailable",
+            Self::Throttled { .. } | Self::QuotaExceeded(_) => "temporarily_unavailable",
             Self::Fault(fault) => fault.code(),
         }
     }
@@ -121,6 +125,9 @@ impl OAuthError {
             Self::UnsupportedGrantType => "only the client_credentials grant is supported",
             Self::Throttled { .. } => {
                 "too many failed authentication attempts; retry after the time in Retry-After"
+            }
+            Self::QuotaExceeded(_) => {
+                "this client has had every token its quota allows in this window; retry after the time in Retry-After"
             }
             Self::Fault(fault) => fault.description(),
         }

@@ -62,6 +62,9 @@ pub struct VerifiedClaims {
     pub scope: Option<String>,
     #[serde(default)]
     pub cnf: Option<Confirmation>,
+    /// The client's own claims (`domain::policy`).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl VerifiedClaims {
@@ -143,6 +146,10 @@ pub struct IntrospectionResponse {
     /// resource server must see the request proven with it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Confirmation>,
+    /// The claims the client's operator added to its tokens, as in the token.
+    #[serde(flatten)]
+    #[schema(ignore)]
+    pub extra: serde_json::Map<String, Value>,
 }
 
 impl IntrospectionResponse {
@@ -169,6 +176,7 @@ impl IntrospectionResponse {
             iss: Some(claims.iss),
             jti: Some(claims.jti),
             cnf: claims.cnf.filter(|c| !c.is_empty()),
+            extra: claims.extra,
         }
     }
 }
@@ -187,6 +195,7 @@ mod tests {
             iat,
             nbf: Some(iat),
             cnf: None,
+            extra: serde_json::Map::new(),
             exp,
             jti: "j".into(),
             scope: Some(scope.into()),

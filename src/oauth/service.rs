@@ -11,14 +11,15 @@ use super::authenticate::ClientAuthenticator;
 use super::dpop::{DpopProof, DpopVerifier};
 use super::introspection::{IntrospectionResponse, TokenRequestByCaller, VerifiedClaims};
 use super::token::{
-    AccessTokenClaims, Audience, Confirmation, TokenRequest, TokenResponse, certificate_binding,
-    decide_grant,
+    AccessTokenClaims, Audience, Confirmation, QuotaState, TokenRequest, TokenResponse,
+    certificate_binding, decide_grant,
 };
 use crate::clock::wait_until;
 use crate::crypto::random_token;
 use crate::domain::log_excerpt;
+use crate::domain::policy::{CustomClaims, TokenQuota};
 use crate::keys::KeyRing;
-use crate::store::{Store, UsedAssertion};
+use crate::store::{SharedCounts, Store, UsedAssertion, Window};
 
 pub struct TokenService {
     store: Arc<dyn Store>,
@@ -28,6 +29,9 @@ pub struct TokenService {
     /// The `iss` claim; also the audience of a client with no default.
     issuer: String,
     default_ttl: u32,
+    /// Issued tokens per client and window, for quotas, shared with every
+    /// instance on the database.
+    counts: Arc<SharedCounts>,
 }
 
 impl TokenService {
@@ -38,6 +42,7 @@ impl TokenService {
         keys: Arc<KeyRing>,
         issuer: String,
         default_ttl: u32,
+        counts: Arc<SharedCounts>,
     ) -> Self {
         Self {
             store,
@@ -46,6 +51,7 @@ impl TokenService {
             keys,
             issuer,
             default_ttl,
+            counts,
         }
     }
 
@@ -113,6 +119,11 @@ impl TokenService {
         if let Some(proof) = &proof {
             self.spend_proof(proof, now).await?;
         }
+        // Last, so that only a token about to be issued counts.
+        let quota = match client.token_quota {
+            Some(quota) => Some(self.take_quota(&client.client_id, quota, now).await?),
+            None => None,
+        };
         let cnf = Confirmation {
             jkt: proof.as_ref().map(|p| p.jkt.clone()),
             x5t_s256,
@@ -130,6 +141,7 @@ impl TokenService {
             jti: &jti,
             scope: &scope,
             cnf: &cnf,
+            extra: client.claims.as_ref().map(CustomClaims::as_map),
         };
         let access_token = tracing::debug_span!("sign", otel.name = "sign access token")
             .in_scope(|| self.keys.signer().sign_jwt(&claims))?;
@@ -143,7 +155,36 @@ impl TokenService {
             expires_in: grant.ttl,
             scope,
             dpop_nonce: proof.and_then(|_| self.dpop.current_nonce(now)),
+            quota,
         })
+    }
+
+    /// Takes one token of the client's quota in the current window, or
+    /// refuses with what is left (nothing) and when the window ends.
+    async fn take_quota(
+        &self,
+        client_id: &str,
+        quota: TokenQuota,
+        now: i64,
+    ) -> Result<QuotaState, OAuthError> {
+        let window = Window::at(now, quota.period.seconds());
+        let limit = i64::from(quota.tokens);
+        let taken = self
+            .counts
+            .take(&format!("quota:{client_id}"), window, limit)
+            .await;
+        let state = |count: i64| QuotaState {
+            quota,
+            remaining: u64::try_from(limit - count).unwrap_or(0),
+            reset: window.seconds_left(now),
+        };
+        match taken {
+            Ok(count) => Ok(state(count)),
+            Err(count) => {
+                tracing::info!(quota = %quota, "token quota used up");
+                Err(OAuthError::QuotaExceeded(state(count)))
+            }
+        }
     }
 
     /// RFC 9449 §11.1: a proof is accepted once. Always on this instance;

@@ -23,18 +23,24 @@
 //! and addresses an attacker sends.
 
 use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
 
+use crate::clock::unix_now;
 use crate::crypto::Lane;
 use crate::domain::ThrottleSettings;
+use crate::store::{SharedCounts, Window};
 
 pub struct Throttle {
-    /// Failures for one client id from one address.
-    pairs: Counter<(String, IpAddr)>,
-    addresses: Counter<IpAddr>,
+    /// Failures per (client id, address) pair and per address, shared with
+    /// every instance on the database, so that adding instances does not
+    /// multiply an attacker's guesses.
+    counts: Arc<SharedCounts>,
+    client_failures: Option<u32>,
+    address_failures: Option<u32>,
+    /// Seconds; windows are aligned to the Unix epoch so that every
+    /// instance counts into the same one.
+    window: i64,
     /// argon2 verifications in flight per address (bounded by the requests
     /// in flight, so by the connection cap).
     in_flight: Mutex<HashMap<IpAddr, u32>>,
@@ -67,10 +73,14 @@ impl Drop for Admission<'_> {
 const UNKNOWN: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
 
 impl Throttle {
-    pub fn new(settings: &ThrottleSettings) -> Self {
+    pub fn new(settings: &ThrottleSettings, counts: Arc<SharedCounts>) -> Self {
         Self {
-            pairs: Counter::new(settings.client_failures, settings.window, MAX_TRACKED),
-            addresses: Counter::new(settings.address_failures, settings.window, MAX_TRACKED),
+            counts,
+            client_failures: settings.client_failures,
+            address_failures: settings.address_failures,
+            window: i64::try_from(settings.window.as_secs())
+                .unwrap_or(i64::MAX)
+                .max(1),
             in_flight: Mutex::new(HashMap::new()),
         }
     }
@@ -108,36 +118,61 @@ impl Throttle {
 
     /// `Err(seconds)` to wait when either counter is over its limit.
     pub fn check(&self, client_id: Option<&str>, address: Option<IpAddr>) -> Result<(), u64> {
+        let now = unix_now();
+        let window = Window::at(now, self.window);
         let address = address.map(source);
-        let ip = address.unwrap_or(UNKNOWN);
-        let by_client = client_id.map_or(Ok(()), |id| self.pairs.check(&(id.to_owned(), ip)));
-        let by_address = address.map_or(Ok(()), |ip| self.addresses.check(&ip));
-        match (by_client, by_address) {
-            (Ok(()), Ok(())) => Ok(()),
-            (a, b) => Err(a.err().unwrap_or(0).max(b.err().unwrap_or(0))),
+        let over = |name: Option<String>, limit: Option<u32>| {
+            name.zip(limit)
+                .is_some_and(|(name, limit)| self.counts.count(&name, window) >= i64::from(limit))
+        };
+        if over(pair_counter(client_id, address), self.client_failures)
+            || over(address.map(address_counter), self.address_failures)
+        {
+            return Err(window.seconds_left(now));
         }
+        Ok(())
     }
 
     /// Whether the caller has failures on record in the current window: for
     /// its address, or for this id from its address.
     fn has_failures(&self, client_id: Option<&str>, address: Option<IpAddr>) -> bool {
-        let ip = address.map_or(UNKNOWN, source);
-        self.addresses.has_failures(&ip)
-            || client_id.is_some_and(|id| self.pairs.has_failures(&(id.to_owned(), ip)))
+        let window = Window::at(unix_now(), self.window);
+        let address = address.map(source);
+        let any = |name: Option<String>, limit: Option<u32>| {
+            limit.is_some() && name.is_some_and(|name| self.counts.count(&name, window) > 0)
+        };
+        any(
+            Some(address_counter(address.unwrap_or(UNKNOWN))),
+            self.address_failures,
+        ) || any(pair_counter(client_id, address), self.client_failures)
     }
 
     /// Counts a failure against the (id, address) pair, when the id is
     /// well-formed, and against the address.
     pub fn record_failure(&self, client_id: Option<&str>, address: Option<IpAddr>) {
+        let window = Window::at(unix_now(), self.window);
         let address = address.map(source);
-        if let Some(id) = client_id {
-            self.pairs
-                .record((id.to_owned(), address.unwrap_or(UNKNOWN)));
+        if self.client_failures.is_some()
+            && let Some(name) = pair_counter(client_id, address)
+        {
+            self.counts.add(&name, window);
         }
-        if let Some(ip) = address {
-            self.addresses.record(ip);
+        if self.address_failures.is_some()
+            && let Some(ip) = address
+        {
+            self.counts.add(&address_counter(ip), window);
         }
     }
+}
+
+/// The shared counter of one client id from one address.
+fn pair_counter(client_id: Option<&str>, address: Option<IpAddr>) -> Option<String> {
+    client_id.map(|id| format!("fail-pair:{} {id}", address.unwrap_or(UNKNOWN)))
+}
+
+/// The shared counter of one address.
+fn address_counter(ip: IpAddr) -> String {
+    format!("fail-address:{ip}")
 }
 
 /// The source a failure is counted against: an IPv4 address, or the /64 an
@@ -156,95 +191,19 @@ fn source(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Entries per counter at most: at ~100 bytes each, a few MiB.
-const MAX_TRACKED: usize = 50_000;
-
-struct Counter<K> {
-    limit: Option<u32>,
-    window: Duration,
-    max_entries: usize,
-    windows: Mutex<HashMap<K, (Instant, u32)>>,
-}
-
-impl<K: Hash + Eq + Clone> Counter<K> {
-    fn new(limit: Option<u32>, window: Duration, max_entries: usize) -> Self {
-        Self {
-            limit,
-            window,
-            max_entries,
-            windows: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn check<Q>(&self, key: &Q) -> Result<(), u64>
-    where
-        K: std::borrow::Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        let Some(limit) = self.limit else {
-            return Ok(());
-        };
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        match windows.get(key) {
-            Some((started, count)) if *count >= limit && started.elapsed() < self.window => {
-                let left = self.window.saturating_sub(started.elapsed());
-                Err(left.as_secs() + 1)
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn has_failures(&self, key: &K) -> bool {
-        if self.limit.is_none() {
-            return false;
-        }
-        let windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        windows
-            .get(key)
-            .is_some_and(|(started, count)| *count > 0 && started.elapsed() < self.window)
-    }
-
-    fn record(&self, key: K) {
-        if self.limit.is_none() {
-            return;
-        }
-        let mut windows = self.windows.lock().unwrap_or_else(|p| p.into_inner());
-        if windows.len() >= self.max_entries && !windows.contains_key(&key) {
-            let window = self.window;
-            windows.retain(|_, (started, _)| started.elapsed() < window);
-            if windows.len() >= self.max_entries {
-                // Every slot holds a live window: an attack from more sources
-                // than we track. The newcomer is tracked all the same (never
-                // fail open: an untracked source would guess unlimited); the
-                // window that started longest ago makes room.
-                let oldest = windows
-                    .iter()
-                    .min_by_key(|(_, (started, _))| *started)
-                    .map(|(k, _)| k.clone());
-                if let Some(oldest) = oldest {
-                    windows.remove(&oldest);
-                }
-                tracing::warn!("failure throttle table full; forgot the oldest window");
-            }
-        }
-        let entry = windows.entry(key).or_insert((Instant::now(), 0));
-        if entry.0.elapsed() >= self.window {
-            *entry = (Instant::now(), 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn throttle(client: u32, address: u32) -> Throttle {
-        Throttle::new(&ThrottleSettings {
-            client_failures: Some(client),
-            address_failures: Some(address),
-            window: Duration::from_secs(60),
-        })
+        Throttle::new(
+            &ThrottleSettings {
+                client_failures: Some(client),
+                address_failures: Some(address),
+                window: std::time::Duration::from_secs(60),
+            },
+            Arc::new(SharedCounts::local(1000)),
+        )
     }
 
     #[test]
@@ -269,19 +228,6 @@ mod tests {
         assert!(
             t.check(Some("other"), Some(ip)).is_err(),
             "per address, for any client"
-        );
-    }
-
-    #[test]
-    fn bounded_and_never_open() {
-        let t = Counter::<u32>::new(Some(1), Duration::from_secs(60), 3);
-        for k in 0..10 {
-            t.record(k);
-        }
-        assert_eq!(t.windows.lock().unwrap().len(), 3);
-        assert!(
-            t.check(&9).is_err(),
-            "a source met when the table is full is tracked"
         );
     }
 

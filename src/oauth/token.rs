@@ -10,6 +10,7 @@ use super::client_auth::{ClientCredentials, Credentials, resolve_credentials};
 use super::params::FormParams;
 use crate::crypto::certificate::{ClientCertificate, thumbprint};
 use crate::domain::client::{CLIENT_CREDENTIALS, Client};
+use crate::domain::policy::TokenQuota;
 use crate::domain::scope::Scope;
 
 /// A token request that is well-formed; nothing is authorised yet.
@@ -189,6 +190,10 @@ pub struct AccessTokenClaims<'a> {
     pub scope: &'a str,
     #[serde(skip_serializing_if = "Confirmation::is_empty")]
     pub cnf: &'a Confirmation,
+    /// The client's own claims, none of them a name above (they are
+    /// refused when set: `domain::policy`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<&'a serde_json::Map<String, serde_json::Value>>,
 }
 
 /// The `cnf` claim (RFC 7800): the key a sender-constrained token is bound
@@ -252,6 +257,19 @@ pub struct TokenResponse {
     /// `DPoP-Nonce` header, not in the body.
     #[serde(skip)]
     pub dpop_nonce: Option<String>,
+    /// Where the client stands against its token quota, sent as the
+    /// `RateLimit` headers, not in the body.
+    #[serde(skip)]
+    pub quota: Option<QuotaState>,
+}
+
+/// A client's token quota at one moment: the limit, what is left of it in
+/// the current window, and the seconds until the window ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaState {
+    pub quota: TokenQuota,
+    pub remaining: u64,
+    pub reset: u64,
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{Change, Store, StoreError, StoreFuture, StoredKey, UsedAssertion};
+use super::{
+    AuditEntry, AuditQuery, AuditRecord, Change, CountDelta, Store, StoreError, StoreFuture,
+    StoredKey, UsedAssertion, Write,
+};
 use crate::domain::client::{Client, ClientQuery};
 use crate::domain::issuer::TrustedIssuer;
 
@@ -150,20 +153,58 @@ impl Store for CachedClients {
         self.inner.listen(wake, listening)
     }
 
+    fn write<'a>(
+        &'a self,
+        writes: &'a [Write<'a>],
+        audit: &'a [AuditEntry],
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            let done = self.inner.write(writes, audit).await;
+            // Whatever the outcome: a failed write may have failed after
+            // the commit (a lost connection), so the rows are read again.
+            for write in writes {
+                match write {
+                    Write::InsertClient(client) | Write::UpdateClient(client) => {
+                        self.forget(&client.client_id);
+                    }
+                    Write::DeleteClient(client_id) => self.forget(client_id),
+                    Write::InsertIssuer(_) | Write::DeleteIssuer(_) => {
+                        self.forget_issuers();
+                        self.identities().clear();
+                    }
+                    Write::InsertKey(_) | Write::RevokeKey { .. } => {}
+                }
+            }
+            done
+        })
+    }
+
+    fn list_audit<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>> {
+        self.inner.list_audit(query)
+    }
+
+    fn prune_audit(&self, before: i64) -> StoreFuture<'_, u64> {
+        self.inner.prune_audit(before)
+    }
+
+    fn add_counts<'a>(&'a self, batch: &'a [CountDelta]) -> StoreFuture<'a, Vec<i64>> {
+        self.inner.add_counts(batch)
+    }
+
+    fn take_count<'a>(
+        &'a self,
+        counter: &'a CountDelta,
+        limit: i64,
+    ) -> StoreFuture<'a, Option<i64>> {
+        self.inner.take_count(counter, limit)
+    }
+
     fn migrate(&self) -> StoreFuture<'_, ()> {
         self.inner.migrate()
     }
 
     fn ping(&self) -> StoreFuture<'_, ()> {
         self.inner.ping()
-    }
-
-    fn insert_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let done = self.inner.insert_client(client).await;
-            self.forget(&client.client_id);
-            done
-        })
     }
 
     /// Always the store's row: whoever reads through the `Store` trait (the
@@ -178,32 +219,8 @@ impl Store for CachedClients {
         self.inner.list_clients(query)
     }
 
-    fn update_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = self.inner.update_client(client).await;
-            self.forget(&client.client_id);
-            done
-        })
-    }
-
-    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = self.inner.delete_client(client_id).await;
-            self.forget(client_id);
-            done
-        })
-    }
-
-    fn insert_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, ()> {
-        self.inner.insert_signing_key(key)
-    }
-
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<StoredKey>> {
         self.inner.list_signing_keys()
-    }
-
-    fn revoke_signing_key<'a>(&'a self, kid: &'a str, at: i64) -> StoreFuture<'a, ()> {
-        self.inner.revoke_signing_key(kid, at)
     }
 
     fn revoke_token<'a>(
@@ -259,14 +276,6 @@ impl Store for CachedClients {
         })
     }
 
-    fn insert_issuer<'a>(&'a self, issuer: &'a TrustedIssuer) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let done = self.inner.insert_issuer(issuer).await;
-            self.forget_issuers();
-            done
-        })
-    }
-
     fn list_issuers(&self) -> StoreFuture<'_, Vec<TrustedIssuer>> {
         Box::pin(async move {
             if let Some((at, issuers)) = self.issuers().as_ref()
@@ -277,14 +286,6 @@ impl Store for CachedClients {
             let issuers = self.inner.list_issuers().await?;
             *self.issuers() = Some((Instant::now(), issuers.clone()));
             Ok(issuers)
-        })
-    }
-
-    fn delete_issuer<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(async move {
-            let done = self.inner.delete_issuer(name).await;
-            self.forget_issuers();
-            done
         })
     }
 }

@@ -22,12 +22,14 @@ use crate::fault::{Cause, Fault};
 mod assertion_ledger;
 mod cached;
 mod postgres;
+mod shared_counts;
 mod sql;
 mod sqlite;
 
 pub use assertion_ledger::{AssertionLedger, UsedAssertion};
 pub use cached::{CLIENT_CACHE_TTL, CachedClients};
 pub use postgres::PostgresStore;
+pub use shared_counts::{SharedCounts, Window};
 pub use sqlite::SqliteStore;
 
 /// Which database, from `DATABASE_URL`.
@@ -59,8 +61,26 @@ pub trait Store: Send + Sync + 'static {
     /// A cheap round trip, for readiness.
     fn ping(&self) -> StoreFuture<'_, ()>;
 
+    /// Applies administrative writes and their audit records as one
+    /// transaction: all of them, or — when one fails — none. A write that
+    /// finds nothing to change (an update over a stale revision, a delete of
+    /// a missing row) fails with `StoreError::NotApplied`; a duplicate key
+    /// with `StoreError::Conflict`. Each write also records a change for
+    /// the other instances (`changes_since`).
+    fn write<'a>(&'a self, writes: &'a [Write<'a>], audit: &'a [AuditEntry])
+    -> StoreFuture<'a, ()>;
+
     /// Fails with `StoreError::Conflict` when the id exists.
-    fn insert_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, ()>;
+    fn insert_client<'a>(
+        &'a self,
+        client: &'a Client,
+        audit: Option<&'a AuditEntry>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.write(&[Write::InsertClient(client)], slice(audit))
+                .await
+        })
+    }
     fn get_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, Option<Client>>;
     /// A page of clients in id order (see `ClientQuery`); the last one's id
     /// is the cursor of the next page.
@@ -68,15 +88,53 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces every mutable field if the stored row is still at
     /// `client.revision` (and bumps it); `false` when the client does not
     /// exist or was written since it was read.
-    fn update_client<'a>(&'a self, client: &'a Client) -> StoreFuture<'a, bool>;
+    fn update_client<'a>(
+        &'a self,
+        client: &'a Client,
+        audit: Option<&'a AuditEntry>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            applied(
+                self.write(&[Write::UpdateClient(client)], slice(audit))
+                    .await,
+            )
+        })
+    }
     /// `false` when the client does not exist.
-    fn delete_client<'a>(&'a self, client_id: &'a str) -> StoreFuture<'a, bool>;
+    fn delete_client<'a>(
+        &'a self,
+        client_id: &'a str,
+        audit: Option<&'a AuditEntry>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            applied(
+                self.write(&[Write::DeleteClient(client_id)], slice(audit))
+                    .await,
+            )
+        })
+    }
 
-    fn insert_signing_key<'a>(&'a self, key: &'a StoredKey) -> StoreFuture<'a, ()>;
+    fn insert_signing_key<'a>(
+        &'a self,
+        key: &'a StoredKey,
+        audit: Option<&'a AuditEntry>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move { self.write(&[Write::InsertKey(key)], slice(audit)).await })
+    }
     /// Every key, oldest activation first, with its revocation if any.
     fn list_signing_keys(&self) -> StoreFuture<'_, Vec<StoredKey>>;
     /// Withdraws a key (compromise); revoking twice keeps the first time.
-    fn revoke_signing_key<'a>(&'a self, kid: &'a str, at: i64) -> StoreFuture<'a, ()>;
+    fn revoke_signing_key<'a>(
+        &'a self,
+        kid: &'a str,
+        at: i64,
+        audit: Option<&'a AuditEntry>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.write(&[Write::RevokeKey { kid, at }], slice(audit))
+                .await
+        })
+    }
 
     /// Records a revoked token until `expires_at`; revoking twice is fine.
     fn revoke_token<'a>(
@@ -105,10 +163,43 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreFuture<'a, Option<String>>;
 
     /// Fails with `StoreError::Conflict` when the name or the `iss` exists.
-    fn insert_issuer<'a>(&'a self, issuer: &'a TrustedIssuer) -> StoreFuture<'a, ()>;
+    fn insert_issuer<'a>(
+        &'a self,
+        issuer: &'a TrustedIssuer,
+        audit: Option<&'a AuditEntry>,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            self.write(&[Write::InsertIssuer(issuer)], slice(audit))
+                .await
+        })
+    }
     fn list_issuers(&self) -> StoreFuture<'_, Vec<TrustedIssuer>>;
     /// `false` when there is no such issuer.
-    fn delete_issuer<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+    fn delete_issuer<'a>(
+        &'a self,
+        name: &'a str,
+        audit: Option<&'a AuditEntry>,
+    ) -> StoreFuture<'a, bool> {
+        Box::pin(
+            async move { applied(self.write(&[Write::DeleteIssuer(name)], slice(audit)).await) },
+        )
+    }
+
+    /// A page of the audit trail, newest first.
+    fn list_audit<'a>(&'a self, query: &'a AuditQuery) -> StoreFuture<'a, Vec<AuditRecord>>;
+    /// Forgets audit records made before `before`; returns how many.
+    fn prune_audit(&self, before: i64) -> StoreFuture<'_, u64>;
+
+    /// Adds each count to its shared counter (created at zero) and returns
+    /// the totals, in the order given. The names in one call are distinct.
+    fn add_counts<'a>(&'a self, batch: &'a [CountDelta]) -> StoreFuture<'a, Vec<i64>>;
+    /// Adds one to a shared counter if it is below `limit`: the new total,
+    /// or `None` when it is at the limit already.
+    fn take_count<'a>(
+        &'a self,
+        counter: &'a CountDelta,
+        limit: i64,
+    ) -> StoreFuture<'a, Option<i64>>;
     /// The changes recorded after `after` (at most 1,000, oldest first):
     /// how instances learn what other instances and processes wrote.
     fn changes_since(&self, after: i64) -> StoreFuture<'_, Vec<Change>>;
@@ -123,6 +214,96 @@ pub trait Store: Send + Sync + 'static {
         _listening: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> StoreFuture<'_, ()> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+/// One administrative write (see `Store::write`).
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    InsertClient(&'a Client),
+    /// Applies only over the stored `revision` (see `update_client`).
+    UpdateClient(&'a Client),
+    DeleteClient(&'a str),
+    InsertIssuer(&'a TrustedIssuer),
+    DeleteIssuer(&'a str),
+    InsertKey(&'a StoredKey),
+    RevokeKey {
+        kid: &'a str,
+        at: i64,
+    },
+}
+
+/// One entry of the audit trail, as written: who did what to which client,
+/// issuer or key, and the names of the fields it changed — never a value,
+/// so never a secret or a hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The admin client's id, `cli:` and the OS user, or `apply:` and the file.
+    pub actor: String,
+    /// `client.create`, `key.revoke`, …
+    pub action: &'static str,
+    /// The client id, `issuer:` + name, or `key:` + kid.
+    pub target: String,
+    pub fields: Vec<String>,
+}
+
+impl AuditEntry {
+    pub fn new(actor: &str, action: &'static str, target: &str, fields: &[&str]) -> Self {
+        Self {
+            actor: actor.to_owned(),
+            action,
+            target: target.to_owned(),
+            fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+        }
+    }
+}
+
+/// Who changes made by tokenmint itself are recorded as (the first signing
+/// key, automatic rotation).
+pub const SYSTEM_ACTOR: &str = "tokenmint";
+
+/// An audit entry as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub id: i64,
+    /// Unix seconds.
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub fields: Vec<String>,
+}
+
+/// A page of the audit trail: entries older than the `before` id (the
+/// cursor), for one target, since a time.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub target: Option<String>,
+    pub since: Option<i64>,
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// A count to add to a shared counter: `name` in the window starting at
+/// `window_start`, forgotten after `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountDelta {
+    pub name: String,
+    pub window_start: i64,
+    pub expires_at: i64,
+    pub count: i64,
+}
+
+fn slice<T>(one: Option<&T>) -> &[T] {
+    one.map(std::slice::from_ref).unwrap_or_default()
+}
+
+/// A single write's outcome as the boolean its method promises.
+fn applied(result: Result<(), StoreError>) -> Result<bool, StoreError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(StoreError::NotApplied) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -182,6 +363,10 @@ pub enum StoreError {
     /// A unique key already exists.
     #[error("already exists")]
     Conflict,
+    /// A write found nothing to change: no such row, or one written since
+    /// it was read.
+    #[error("nothing to change: the row is gone or was changed meanwhile")]
+    NotApplied,
     /// A stored value does not parse: a bug or tampering, never user input.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
@@ -198,6 +383,7 @@ impl StoreError {
             Self::Unavailable(cause) => Self::Unavailable(cause.to_string().into()),
             Self::TimedOut(limit) => Self::TimedOut(*limit),
             Self::Conflict => Self::Conflict,
+            Self::NotApplied => Self::NotApplied,
             Self::Corrupt(what) => Self::Corrupt(what.clone()),
             Self::Database(cause) => Self::Database(cause.to_string().into()),
         }

@@ -7,6 +7,7 @@ use crate::domain::client::{
     AuthMethod, Client, PreviousSecret, SecretHashes, SecretOrigin, parse_federated_identity,
 };
 use crate::domain::issuer::{KeySource, TrustedIssuer};
+use crate::domain::policy::{CustomClaims, TokenQuota};
 use crate::domain::scope::Scope;
 use crate::domain::tls_subject::TlsSubject;
 
@@ -14,16 +15,16 @@ pub const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, secret_hash, pr
      previous_secret_expires_at, scopes, default_scopes, audiences, default_audience, grant_types, \
      token_ttl, enabled, created_at, updated_at, tokens_valid_after, auth_method, jwks, jwks_uri, \
      federated_identities, revision, dpop_bound_access_tokens, \
-     tls_client_certificate_bound_access_tokens, tls_subject, secret_origin) \
+     tls_client_certificate_bound_access_tokens, tls_subject, secret_origin, claims, token_quota) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
-     $20, $21, $22, $23)";
+     $20, $21, $22, $23, $24, $25)";
 pub const UPDATE_CLIENT: &str = "UPDATE clients SET secret_hash = $2, previous_secret_hash = $3, \
      previous_secret_expires_at = $4, scopes = $5, default_scopes = $6, audiences = $7, \
      default_audience = $8, grant_types = $9, token_ttl = $10, enabled = $11, updated_at = $13, \
      tokens_valid_after = $14, auth_method = $15, jwks = $16, jwks_uri = $17, \
      federated_identities = $18, dpop_bound_access_tokens = $20, \
      tls_client_certificate_bound_access_tokens = $21, tls_subject = $22, secret_origin = $23, \
-     revision = revision + 1 \
+     claims = $24, token_quota = $25, revision = revision + 1 \
      WHERE client_id = $1 AND created_at = $12 AND revision = $19";
 pub const SELECT_CLIENT: &str = "SELECT * FROM clients WHERE client_id = $1";
 /// A page of clients after a cursor, narrowed by id prefix, enabled state
@@ -78,6 +79,38 @@ pub fn use_assertions_sql(n: usize) -> String {
         rows.join(", ")
     )
 }
+pub const INSERT_AUDIT: &str =
+    "INSERT INTO audit (at, actor, action, target, fields) VALUES ($1, $2, $3, $4, $5)";
+/// Newest first, before the cursor id; a target's entries through its index.
+pub const LIST_AUDIT: &str = "SELECT id, at, actor, action, target, fields FROM audit \
+     WHERE ($1 IS NULL OR target = $1) AND ($2 IS NULL OR at >= $2) AND ($3 IS NULL OR id < $3) \
+     ORDER BY id DESC LIMIT $4";
+pub const PRUNE_AUDIT: &str = "DELETE FROM audit WHERE at < $1";
+pub const PRUNE_COUNTERS: &str = "DELETE FROM counters WHERE expires_at <= $1";
+/// One past the count, unless that passes the limit: then no row comes back.
+pub const TAKE_COUNT: &str = "INSERT INTO counters (name, window_start, count, expires_at) \
+     VALUES ($1, $2, 1, $3) ON CONFLICT (name, window_start) \
+     DO UPDATE SET count = counters.count + 1 WHERE counters.count < $4 RETURNING count";
+/// One multi-row upsert adding `n` counts; `RETURNING` gives each total.
+pub fn add_counts_sql(n: usize) -> String {
+    let rows: Vec<String> = (0..n)
+        .map(|i| {
+            format!(
+                "(${}, ${}, ${}, ${})",
+                4 * i + 1,
+                4 * i + 2,
+                4 * i + 3,
+                4 * i + 4
+            )
+        })
+        .collect();
+    format!(
+        "INSERT INTO counters (name, window_start, count, expires_at) VALUES {} \
+         ON CONFLICT (name, window_start) DO UPDATE SET count = counters.count + excluded.count \
+         RETURNING name, window_start, count",
+        rows.join(", ")
+    )
+}
 /// Bound under the issuer's current id; an identity naming no trusted
 /// issuer (one removed meanwhile) inserts nothing, and so authenticates no one.
 pub const INSERT_IDENTITY: &str = "INSERT INTO client_identities (issuer, issuer_id, subject, \
@@ -115,6 +148,8 @@ pub struct ClientRow {
     pub tls_client_certificate_bound_access_tokens: bool,
     pub tls_subject: Option<String>,
     pub secret_origin: Option<String>,
+    pub claims: Option<String>,
+    pub token_quota: Option<String>,
 }
 
 /// What `secret_hash` holds for a client without a secret (see migration 0005).
@@ -167,6 +202,8 @@ impl ClientRow {
                 .as_ref()
                 .and_then(|s| s.origin)
                 .map(|o| o.as_str().to_owned()),
+            claims: c.claims.as_ref().map(CustomClaims::to_json),
+            token_quota: c.token_quota.map(|q| q.to_string()),
         }
     }
 
@@ -205,7 +242,19 @@ impl ClientRow {
             .as_deref()
             .map(|column| TlsSubject::from_column(column).ok_or_else(|| corrupt("tls_subject")))
             .transpose()?;
+        let claims = self
+            .claims
+            .as_deref()
+            .map(|text| CustomClaims::from_json(text).ok_or_else(|| corrupt("claims")))
+            .transpose()?;
+        let token_quota = self
+            .token_quota
+            .as_deref()
+            .map(|text| TokenQuota::parse(text).map_err(|_| corrupt("token_quota")))
+            .transpose()?;
         Ok(Client {
+            claims,
+            token_quota,
             auth_method,
             tls_subject,
             dpop_bound_access_tokens: self.dpop_bound_access_tokens,
@@ -231,7 +280,7 @@ impl ClientRow {
     }
 }
 
-fn split_list(s: &str) -> Vec<String> {
+pub fn split_list(s: &str) -> Vec<String> {
     s.split(' ')
         .filter(|x| !x.is_empty())
         .map(str::to_owned)
@@ -311,7 +360,7 @@ impl From<KeyRow> for StoredKey {
     }
 }
 
-/// `sql` with a client's columns bound as `$1`…`$23`, in `ClientRow` order
+/// `sql` with a client's columns bound as `$1`…`$25`, in `ClientRow` order
 /// (the order of `INSERT_CLIENT` and `UPDATE_CLIENT`).
 macro_rules! client_query {
     ($sql:expr, $client:expr) => {{
@@ -340,6 +389,8 @@ macro_rules! client_query {
             .bind(r.tls_client_certificate_bound_access_tokens)
             .bind(r.tls_subject)
             .bind(r.secret_origin)
+            .bind(r.claims)
+            .bind(r.token_quota)
     }};
 }
 pub(crate) use client_query;
@@ -372,6 +423,97 @@ macro_rules! record_change {
 }
 pub(crate) use record_change;
 
+/// Applies one `Write` inside the transaction `$tx`, recording the change
+/// for the other instances; `NotApplied` when it found nothing to change.
+macro_rules! apply_write {
+    ($tx:ident, $write:expr) => {
+        match *$write {
+            $crate::store::Write::InsertClient(client) => {
+                $crate::store::sql::client_query!($crate::store::sql::INSERT_CLIENT, client)
+                    .execute(&mut *$tx)
+                    .await?;
+                $crate::store::sql::write_identities!($tx, client);
+                $crate::store::sql::record_change!($tx, "client", &client.client_id);
+            }
+            $crate::store::Write::UpdateClient(client) => {
+                let done =
+                    $crate::store::sql::client_query!($crate::store::sql::UPDATE_CLIENT, client)
+                        .execute(&mut *$tx)
+                        .await?;
+                if done.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::NotApplied);
+                }
+                sqlx::query($crate::store::sql::DELETE_IDENTITIES)
+                    .bind(&client.client_id)
+                    .execute(&mut *$tx)
+                    .await?;
+                $crate::store::sql::write_identities!($tx, client);
+                $crate::store::sql::record_change!($tx, "client", &client.client_id);
+            }
+            $crate::store::Write::DeleteClient(client_id) => {
+                let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
+                    .bind(client_id)
+                    .execute(&mut *$tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::NotApplied);
+                }
+                sqlx::query($crate::store::sql::DELETE_IDENTITIES)
+                    .bind(client_id)
+                    .execute(&mut *$tx)
+                    .await?;
+                $crate::store::sql::record_change!($tx, "client", client_id);
+            }
+            $crate::store::Write::InsertIssuer(issuer) => {
+                let (jwks_uri, jwks) = $crate::store::sql::issuer_key_columns(&issuer.keys);
+                sqlx::query($crate::store::sql::INSERT_ISSUER)
+                    .bind(&issuer.name)
+                    .bind(&issuer.issuer)
+                    .bind(jwks_uri)
+                    .bind(jwks)
+                    .bind(&issuer.audience)
+                    .bind(i64::from(issuer.max_token_age))
+                    .bind(issuer.created_at)
+                    .bind(&issuer.id)
+                    .execute(&mut *$tx)
+                    .await?;
+                $crate::store::sql::record_change!($tx, "issuer", &issuer.name);
+            }
+            $crate::store::Write::DeleteIssuer(name) => {
+                let done = sqlx::query($crate::store::sql::DELETE_ISSUER)
+                    .bind(name)
+                    .execute(&mut *$tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::NotApplied);
+                }
+                $crate::store::sql::record_change!($tx, "issuer", name);
+            }
+            $crate::store::Write::InsertKey(key) => {
+                sqlx::query($crate::store::sql::INSERT_KEY)
+                    .bind(&key.kid)
+                    .bind(&key.alg)
+                    .bind(&key.sealed_private_key)
+                    .bind(&key.public_jwk)
+                    .bind(key.created_at)
+                    .bind(key.activates_at)
+                    .execute(&mut *$tx)
+                    .await?;
+                $crate::store::sql::record_change!($tx, "keys", &key.kid);
+            }
+            $crate::store::Write::RevokeKey { kid, at } => {
+                sqlx::query($crate::store::sql::REVOKE_KEY)
+                    .bind(kid)
+                    .bind(at)
+                    .execute(&mut *$tx)
+                    .await?;
+                $crate::store::sql::record_change!($tx, "keys", kid);
+            }
+        }
+    };
+}
+pub(crate) use apply_write;
+
 /// Implements `Store` for a backend struct with a `pool` field, running the
 /// shared SQL above. Written as a macro because sqlx's generic-executor bounds
 /// would cost more lines, and be harder to read, than the body itself.
@@ -400,26 +542,142 @@ macro_rules! impl_sql_store {
                 ))
             }
 
-            fn insert_client<'a>(
+            fn write<'a>(
                 &'a self,
-                client: &'a $crate::domain::client::Client,
+                writes: &'a [$crate::store::Write<'a>],
+                audit: &'a [$crate::store::AuditEntry],
             ) -> $crate::store::StoreFuture<'a, ()> {
                 Box::pin($crate::store::bounded(
                     $backend,
-                    "insert_client",
+                    "write",
                     self.timeout,
                     async move {
                         let mut tx = self.pool.begin().await?;
-                        $crate::store::sql::client_query!(
-                            $crate::store::sql::INSERT_CLIENT,
-                            client
-                        )
-                        .execute(&mut *tx)
-                        .await?;
-                        $crate::store::sql::write_identities!(tx, client);
-                        $crate::store::sql::record_change!(tx, "client", &client.client_id);
+                        for write in writes {
+                            $crate::store::sql::apply_write!(tx, write);
+                        }
+                        let now = $crate::store::unix_seconds();
+                        for entry in audit {
+                            sqlx::query($crate::store::sql::INSERT_AUDIT)
+                                .bind(now)
+                                .bind(&entry.actor)
+                                .bind(entry.action)
+                                .bind(&entry.target)
+                                .bind(entry.fields.join(" "))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                         tx.commit().await?;
                         Ok(())
+                    },
+                ))
+            }
+
+            fn list_audit<'a>(
+                &'a self,
+                query: &'a $crate::store::AuditQuery,
+            ) -> $crate::store::StoreFuture<'a, Vec<$crate::store::AuditRecord>> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "list_audit",
+                    self.timeout,
+                    async move {
+                        let rows: Vec<(i64, i64, String, String, String, String)> =
+                            sqlx::query_as($crate::store::sql::LIST_AUDIT)
+                                .bind(query.target.as_deref())
+                                .bind(query.since)
+                                .bind(query.before)
+                                .bind(i64::from(query.limit))
+                                .fetch_all(&self.pool)
+                                .await?;
+                        Ok(rows
+                            .into_iter()
+                            .map(|(id, at, actor, action, target, fields)| {
+                                $crate::store::AuditRecord {
+                                    id,
+                                    at,
+                                    actor,
+                                    action,
+                                    target,
+                                    fields: $crate::store::sql::split_list(&fields),
+                                }
+                            })
+                            .collect())
+                    },
+                ))
+            }
+
+            fn prune_audit(&self, before: i64) -> $crate::store::StoreFuture<'_, u64> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "prune_audit",
+                    self.timeout,
+                    async move {
+                        let done = sqlx::query($crate::store::sql::PRUNE_AUDIT)
+                            .bind(before)
+                            .execute(&self.pool)
+                            .await?;
+                        Ok(done.rows_affected())
+                    },
+                ))
+            }
+
+            fn add_counts<'a>(
+                &'a self,
+                batch: &'a [$crate::store::CountDelta],
+            ) -> $crate::store::StoreFuture<'a, Vec<i64>> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "add_counts",
+                    self.timeout,
+                    async move {
+                        if batch.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        let sql = $crate::store::sql::add_counts_sql(batch.len());
+                        let mut query = sqlx::query_as::<_, (String, i64, i64)>(&sql);
+                        for delta in batch {
+                            query = query
+                                .bind(&delta.name)
+                                .bind(delta.window_start)
+                                .bind(delta.count)
+                                .bind(delta.expires_at);
+                        }
+                        let totals = query.fetch_all(&self.pool).await?;
+                        let totals: std::collections::HashMap<(&str, i64), i64> = totals
+                            .iter()
+                            .map(|(name, window, count)| ((name.as_str(), *window), *count))
+                            .collect();
+                        Ok(batch
+                            .iter()
+                            .map(|d| {
+                                totals
+                                    .get(&(d.name.as_str(), d.window_start))
+                                    .copied()
+                                    .unwrap_or(d.count)
+                            })
+                            .collect())
+                    },
+                ))
+            }
+
+            fn take_count<'a>(
+                &'a self,
+                counter: &'a $crate::store::CountDelta,
+                limit: i64,
+            ) -> $crate::store::StoreFuture<'a, Option<i64>> {
+                Box::pin($crate::store::bounded(
+                    $backend,
+                    "take_count",
+                    self.timeout,
+                    async move {
+                        Ok(sqlx::query_scalar($crate::store::sql::TAKE_COUNT)
+                            .bind(&counter.name)
+                            .bind(counter.window_start)
+                            .bind(counter.expires_at)
+                            .bind(limit)
+                            .fetch_optional(&self.pool)
+                            .await?)
                     },
                 ))
             }
@@ -476,88 +734,6 @@ macro_rules! impl_sql_store {
                 ))
             }
 
-            fn update_client<'a>(
-                &'a self,
-                client: &'a $crate::domain::client::Client,
-            ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin($crate::store::bounded(
-                    $backend,
-                    "update_client",
-                    self.timeout,
-                    async move {
-                        let mut tx = self.pool.begin().await?;
-                        let done = $crate::store::sql::client_query!(
-                            $crate::store::sql::UPDATE_CLIENT,
-                            client
-                        )
-                        .execute(&mut *tx)
-                        .await?;
-                        if done.rows_affected() != 1 {
-                            return Ok(false);
-                        }
-                        sqlx::query($crate::store::sql::DELETE_IDENTITIES)
-                            .bind(&client.client_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        $crate::store::sql::write_identities!(tx, client);
-                        $crate::store::sql::record_change!(tx, "client", &client.client_id);
-                        tx.commit().await?;
-                        Ok(true)
-                    },
-                ))
-            }
-
-            fn delete_client<'a>(
-                &'a self,
-                client_id: &'a str,
-            ) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin($crate::store::bounded(
-                    $backend,
-                    "delete_client",
-                    self.timeout,
-                    async move {
-                        let mut tx = self.pool.begin().await?;
-                        let done = sqlx::query($crate::store::sql::DELETE_CLIENT)
-                            .bind(client_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        sqlx::query($crate::store::sql::DELETE_IDENTITIES)
-                            .bind(client_id)
-                            .execute(&mut *tx)
-                            .await?;
-                        $crate::store::sql::record_change!(tx, "client", client_id);
-                        tx.commit().await?;
-                        Ok(done.rows_affected() == 1)
-                    },
-                ))
-            }
-
-            fn insert_signing_key<'a>(
-                &'a self,
-                key: &'a $crate::store::StoredKey,
-            ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin($crate::store::bounded(
-                    $backend,
-                    "insert_signing_key",
-                    self.timeout,
-                    async move {
-                        let mut tx = self.pool.begin().await?;
-                        sqlx::query($crate::store::sql::INSERT_KEY)
-                            .bind(&key.kid)
-                            .bind(&key.alg)
-                            .bind(&key.sealed_private_key)
-                            .bind(&key.public_jwk)
-                            .bind(key.created_at)
-                            .bind(key.activates_at)
-                            .execute(&mut *tx)
-                            .await?;
-                        $crate::store::sql::record_change!(tx, "keys", &key.kid);
-                        tx.commit().await?;
-                        Ok(())
-                    },
-                ))
-            }
-
             fn list_signing_keys(
                 &self,
             ) -> $crate::store::StoreFuture<'_, Vec<$crate::store::StoredKey>> {
@@ -572,29 +748,6 @@ macro_rules! impl_sql_store {
                         .fetch_all(&self.pool)
                         .await?;
                         Ok(rows.into_iter().map(Into::into).collect())
-                    },
-                ))
-            }
-
-            fn revoke_signing_key<'a>(
-                &'a self,
-                kid: &'a str,
-                at: i64,
-            ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin($crate::store::bounded(
-                    $backend,
-                    "revoke_signing_key",
-                    self.timeout,
-                    async move {
-                        let mut tx = self.pool.begin().await?;
-                        sqlx::query($crate::store::sql::REVOKE_KEY)
-                            .bind(kid)
-                            .bind(at)
-                            .execute(&mut *tx)
-                            .await?;
-                        $crate::store::sql::record_change!(tx, "keys", kid);
-                        tx.commit().await?;
-                        Ok(())
                     },
                 ))
             }
@@ -653,11 +806,14 @@ macro_rules! impl_sql_store {
                             let done = sqlx::query(sql).bind(now).execute(&self.pool).await?;
                             pruned += done.rows_affected();
                         }
-                        // Old change records go too; they are not counted.
-                        sqlx::query($crate::store::sql::PRUNE_CHANGES)
-                            .bind(now)
-                            .execute(&self.pool)
-                            .await?;
+                        // Old change records and ended counter windows go
+                        // too; they are not counted.
+                        for sql in [
+                            $crate::store::sql::PRUNE_CHANGES,
+                            $crate::store::sql::PRUNE_COUNTERS,
+                        ] {
+                            sqlx::query(sql).bind(now).execute(&self.pool).await?;
+                        }
                         Ok(pruned)
                     },
                 ))
@@ -711,35 +867,6 @@ macro_rules! impl_sql_store {
                             .bind(subject)
                             .fetch_optional(&self.pool)
                             .await?)
-                    },
-                ))
-            }
-
-            fn insert_issuer<'a>(
-                &'a self,
-                issuer: &'a $crate::domain::issuer::TrustedIssuer,
-            ) -> $crate::store::StoreFuture<'a, ()> {
-                Box::pin($crate::store::bounded(
-                    $backend,
-                    "insert_issuer",
-                    self.timeout,
-                    async move {
-                        let (jwks_uri, jwks) = $crate::store::sql::issuer_key_columns(&issuer.keys);
-                        let mut tx = self.pool.begin().await?;
-                        sqlx::query($crate::store::sql::INSERT_ISSUER)
-                            .bind(&issuer.name)
-                            .bind(&issuer.issuer)
-                            .bind(jwks_uri)
-                            .bind(jwks)
-                            .bind(&issuer.audience)
-                            .bind(i64::from(issuer.max_token_age))
-                            .bind(issuer.created_at)
-                            .bind(&issuer.id)
-                            .execute(&mut *tx)
-                            .await?;
-                        $crate::store::sql::record_change!(tx, "issuer", &issuer.name);
-                        tx.commit().await?;
-                        Ok(())
                     },
                 ))
             }
@@ -800,23 +927,6 @@ macro_rules! impl_sql_store {
                 ))
             }
 
-            fn delete_issuer<'a>(&'a self, name: &'a str) -> $crate::store::StoreFuture<'a, bool> {
-                Box::pin($crate::store::bounded(
-                    $backend,
-                    "delete_issuer",
-                    self.timeout,
-                    async move {
-                        let mut tx = self.pool.begin().await?;
-                        let done = sqlx::query($crate::store::sql::DELETE_ISSUER)
-                            .bind(name)
-                            .execute(&mut *tx)
-                            .await?;
-                        $crate::store::sql::record_change!(tx, "issuer", name);
-                        tx.commit().await?;
-                        Ok(done.rows_affected() == 1)
-                    },
-                ))
-            }
         }
     };
 }

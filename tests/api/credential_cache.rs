@@ -37,7 +37,7 @@ async fn a_cached_success_never_outlives_the_store(app: TestApp) {
         .hash(ClientSecret::new("the-new-one".into()), HashCost::Strong)
         .await
         .unwrap();
-    assert!(app.store.update_client(&client).await.unwrap());
+    assert!(app.store.update_client(&client, None).await.unwrap());
     assert_eq!(
         app.token_status(&id, &secret).await,
         401,

@@ -332,7 +332,7 @@ async fn kubernetes_spiffe_and_github_tokens_authenticate_their_clients(app: Tes
         .unwrap();
     assert_eq!(mesh_client.federated.len(), 1);
     assert!(
-        app.store.delete_issuer("mesh").await.unwrap(),
+        app.store.delete_issuer("mesh", None).await.unwrap(),
         "the row alone, as a race would leave it"
     );
     add_issuer(&app, mesh).await;

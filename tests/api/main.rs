@@ -6,6 +6,7 @@ mod helpers;
 mod jose;
 
 mod admin;
+mod audit;
 mod authority;
 mod cli;
 mod connections;
@@ -22,7 +23,9 @@ mod keys;
 mod logs;
 mod mtls;
 mod operations;
+mod policy;
 mod private_key_jwt;
+mod provisioning;
 mod secret_cost;
 mod secret_rotation;
 mod throttle;

@@ -83,7 +83,7 @@ async fn hashes_from_before_origins_are_remade_on_success(app: TestApp) {
             .await
             .unwrap();
         secrets.origin = None;
-        assert!(app.store.update_client(&client).await.unwrap());
+        assert!(app.store.update_client(&client, None).await.unwrap());
         ids.push((id, secret.expose().to_owned()));
     }
     for (id, secret) in &ids {
