@@ -23,13 +23,47 @@ use crate::store::{AuditEntry, Store, StoreError, Write};
 /// The most bytes of an apply file (a fleet of clients, not a dump).
 pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ApplyDocument {
-    #[serde(default, rename = "client")]
     clients: Vec<ClientEntry>,
-    #[serde(default, rename = "issuer")]
     issuers: Vec<IssuerEntry>,
+}
+
+/// The file as TOML (a syntax error names its line), then each entry on
+/// its own, so that a wrong field names the entry it is in.
+fn parse_document(text: &str) -> Result<ApplyDocument, String> {
+    let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+    let mut document = ApplyDocument {
+        clients: Vec::new(),
+        issuers: Vec::new(),
+    };
+    for (key, value) in table {
+        let toml::Value::Array(entries) = value else {
+            return Err(format!("'{key}' must be a list of [[{key}]] tables"));
+        };
+        for (index, entry) in entries.into_iter().enumerate() {
+            let name = entry
+                .get("id")
+                .or_else(|| entry.get("name"))
+                .and_then(toml::Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let named = |e: toml::de::Error| format!("{key}[{index}] \"{name}\": {}", e.message());
+            match key.as_str() {
+                "client" => document
+                    .clients
+                    .push(ClientEntry::deserialize(entry).map_err(named)?),
+                "issuer" => document
+                    .issuers
+                    .push(IssuerEntry::deserialize(entry).map_err(named)?),
+                _ => {
+                    return Err(format!(
+                        "unknown table [[{key}]]: use [[client]] and [[issuer]]"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(document)
 }
 
 /// One `[[client]]`: every field but `id` optional, with the defaults of
@@ -191,7 +225,7 @@ pub async fn apply_file(
 ) -> Result<ApplyOutcome, ApplyError> {
     let text = read_limited(path, MAX_FILE_BYTES)
         .map_err(|e| ApplyError::Invalid(format!("cannot read {}: {e}", path.display())))?;
-    let document: ApplyDocument = toml::from_str(&text)
+    let document = parse_document(&text)
         .map_err(|e| ApplyError::Invalid(format!("{}: {e}", path.display())))?;
     let actor = format!("apply:{}", path.display());
     let base = path.parent().unwrap_or(Path::new("."));

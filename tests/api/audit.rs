@@ -216,7 +216,10 @@ async fn cli_changes_are_recorded_and_filtered(app: TestApp) {
         .iter()
         .find(|e| e["action"] == "issuer.add")
         .expect("the issuer is recorded");
-    assert_eq!(added["target"], "prod");
+    assert_eq!(
+        added["target"], "issuer:prod",
+        "issuers are told from clients"
+    );
 
     // Everything so far happened before `cut`; the disable after it, with
     // more than a second between so the bound holds at second precision.
@@ -386,7 +389,7 @@ async fn secret_rotations_are_recorded_without_the_secret(app: TestApp) {
         .iter()
         .find(|e| e["action"] == "key.rotate")
         .expect("the key rotation is recorded");
-    assert_eq!(key["target"], kid.as_str());
+    assert_eq!(key["target"], format!("key:{kid}").as_str());
 
     let human = app.cli(&["audit", "list", "--limit", "200"], None);
     assert!(human.status.success());

@@ -273,7 +273,7 @@ async fn a_second_apply_changes_nothing(app: TestApp) {
     assert!(
         recorded
             .iter()
-            .any(|e| e["action"] == "issuer.add" && e["target"] == "mesh")
+            .any(|e| e["action"] == "issuer.add" && e["target"] == "issuer:mesh")
     );
 
     let printed = succeeded(&estate.apply(&app, &[]), "second apply");
@@ -317,7 +317,7 @@ async fn a_changed_file_is_planned_then_applied(app: TestApp) {
     estate.declare(&orders(r#"["orders:read"]"#, 3, "100/min"));
     let plan = succeeded(&estate.apply(&app, &["--dry-run"]), "dry run");
     assert!(
-        has_line(&plan, "would change client orders: scopes"),
+        has_line(&plan, "would change client orders: scopes, default_scopes"),
         "{plan}"
     );
     assert!(
@@ -331,7 +331,7 @@ async fn a_changed_file_is_planned_then_applied(app: TestApp) {
     assert_eq!(planned["dry_run"], true);
     assert_eq!(
         planned["changed"],
-        json!([{"id": "orders", "fields": ["scopes"]}])
+        json!([{"id": "orders", "fields": ["scopes", "default_scopes"]}])
     );
     let shown = app.cli_json(&["client", "show", "orders"]);
     assert_eq!(
@@ -343,7 +343,7 @@ async fn a_changed_file_is_planned_then_applied(app: TestApp) {
 
     let printed = succeeded(&estate.apply(&app, &[]), "apply");
     assert!(
-        has_line(&printed, "change client orders: scopes"),
+        has_line(&printed, "change client orders: scopes, default_scopes"),
         "{printed}"
     );
     assert!(
