@@ -3,6 +3,7 @@ tokenmint service builds from this Dockerfile, waits for a healthy
 Postgres, gets the settings it requires (the key-encryption key as a Docker
 secret, not an environment variable), and Postgres keeps a named volume."""
 
+import os
 import sys
 
 import yaml
@@ -23,4 +24,10 @@ assert secret in app["secrets"] and secret in compose["secrets"], "the secret is
 assert env["DATABASE_URL"].startswith("postgres://"), "DATABASE_URL is a postgres URL"
 volume = db["volumes"][0].split(":")[0]
 assert volume in compose["volumes"], "postgres data is on a named volume"
+apply = env["TOKENMINT_APPLY_FILE"]
+mounted = {v.split(":")[1]: v.split(":")[0] for v in app["volumes"]}
+assert mounted.get(apply, "").startswith("./config/"), "the applied file is mounted from config/"
+assert os.path.exists(mounted[apply]), "the applied file exists"
+for secret_name in app["secrets"]:
+    assert secret_name in compose["secrets"], f"secret {secret_name} is declared"
 print("docker-compose.yml: ok")

@@ -36,7 +36,7 @@ ALLOWED = {
     "http": {"domain", "fault", "clock", "crypto", "store", "keys", "metrics",
              "oauth", "admin", "tls", "net", "telemetry"},
     "config": {"domain", "crypto", "store", "telemetry"},
-    "startup": {"domain", "fault", "clock", "crypto", "store", "keys",
+    "startup": {"domain", "fault", "clock", "crypto", "store", "keys", "admin",
                 "metrics", "oauth", "http", "tls", "net", "config", "key_fetch"},
     "cli": {"domain", "fault", "clock", "crypto", "store", "keys", "admin",
             "startup", "config", "telemetry"},

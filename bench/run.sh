@@ -35,6 +35,10 @@ ASSERTIONS=${ASSERTIONS:-}
 # proof (one more signature check, and a jti in the replay window).
 DPOP=${DPOP:-}
 [ -z "$DPOP" ] || REPORT="bench/REPORT-dpop.md"
+# QUOTA=1 measures the warm clients again with a token quota each (far
+# above what the run can reach): the quota must not slow the warm path.
+QUOTA=${QUOTA:-}
+[ -z "$QUOTA" ] || REPORT="bench/REPORT-quota.md"
 # STORM=1 is the restart storm: 5,000 clients never verified by this process
 # (created through the admin API, then the server restarted) each ask once,
 # over 32 connections; then the same clients warm.
@@ -122,6 +126,14 @@ bench_store() { # name env...
   fi
   if [ -n "$STORM" ]; then
     bench_storm "$name" "$@"
+    return
+  fi
+  if [ -n "$QUOTA" ]; then
+    for i in $(seq 1 8); do
+      env "$@" "$BIN" client update "bench-$i" --token-quota 100000000/h > /dev/null
+    done
+    start_server "$@"; warm_up "$work/warm.txt"; load "$work/r" "$work/warm.txt"
+    record "$name" warm-quota "$work/r" "$(stop_server)"
     return
   fi
   if [ -n "$TRACING" ]; then
@@ -236,6 +248,9 @@ fi
     echo "\`storm-cold\`: $STORM_CLIENTS clients created through the admin API, the server restarted, then each"
     echo "asks once (wrk stops when all have their answer); \`storm-warm\`: the same clients again for ${DURATION} s."
     echo "Target: zero non-2xx, and storm-cold at least 25 % of storm-warm."
+  elif [ -n "$QUOTA" ]; then
+    echo "\`warm-quota\`: the clients of \`warm\` with a quota of 100,000,000 tokens an hour each: counted in memory,"
+    echo "added to the shared counters every 50 ms. Target: within noise of \`warm\`."
   elif [ -n "$DPOP" ]; then
     echo "\`dpop-*\`: the warm clients of \`warm\`, every request with a fresh DPoP proof (EdDSA or ES256 key):"
     echo "the token is DPoP-bound (\`cnf.jkt\`). Target: at least 60 % of \`warm\`."

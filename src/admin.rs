@@ -606,7 +606,8 @@ impl<'a> ClientAdmin<'a> {
                 .token_quota
                 .as_deref()
                 .map(TokenQuota::parse)
-                .transpose()?,
+                .transpose()
+                .map_err(FieldError::from)?,
         };
         clients::validate_consistency(&client)?;
         Ok((client, secret))
@@ -764,7 +765,11 @@ impl<'a> ClientAdmin<'a> {
             client.claims = claims.map(parse_claims).transpose()?.flatten();
         }
         if let Some(quota) = changes.token_quota {
-            client.token_quota = quota.as_deref().map(TokenQuota::parse).transpose()?;
+            client.token_quota = quota
+                .as_deref()
+                .map(TokenQuota::parse)
+                .transpose()
+                .map_err(FieldError::from)?;
         }
         clients::validate_consistency(client)?;
         client.updated_at = now.max(client.updated_at);

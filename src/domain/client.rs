@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::policy::{CustomClaims, TokenQuota};
+use super::policy::{CustomClaims, PolicyError, TokenQuota};
 use super::scope::{Scope, ScopeError};
 use super::tls_subject::{SubjectError, TlsSubject};
 
@@ -395,6 +395,12 @@ impl Client {
 pub struct FieldError {
     pub field: &'static str,
     pub reason: String,
+}
+
+impl From<PolicyError> for FieldError {
+    fn from(e: PolicyError) -> Self {
+        Self::new(e.field, e.reason)
+    }
 }
 
 impl From<SubjectError> for FieldError {

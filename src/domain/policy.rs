@@ -5,7 +5,22 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::client::FieldError;
+/// A policy field that failed validation; `domain::client::FieldError`
+/// takes it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyError {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl PolicyError {
+    fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
 
 /// The most bytes a client's claims take as JSON: they ride in every token,
 /// and a token travels in every request header of the client's calls.
@@ -51,22 +66,22 @@ pub struct CustomClaims(Map<String, Value>);
 
 impl CustomClaims {
     /// Checks a value as the CLI, the API and `apply` give it.
-    pub fn new(value: Value) -> Result<Self, FieldError> {
+    pub fn new(value: Value) -> Result<Self, PolicyError> {
         let Value::Object(map) = value else {
-            return Err(FieldError::new(
+            return Err(PolicyError::new(
                 "claims",
                 "must be a JSON object of claim names and values",
             ));
         };
         for name in map.keys() {
             if name.is_empty() || name.len() > MAX_CLAIM_NAME_LEN {
-                return Err(FieldError::new(
+                return Err(PolicyError::new(
                     "claims",
                     format!("a claim name is 1 to {MAX_CLAIM_NAME_LEN} characters"),
                 ));
             }
             if RESERVED_CLAIMS.contains(&name.as_str()) {
-                return Err(FieldError::new(
+                return Err(PolicyError::new(
                     "claims",
                     format!(
                         "'{}' is set by tokenmint or reserved by the protocol; choose another name",
@@ -77,7 +92,7 @@ impl CustomClaims {
         }
         let claims = Self(map);
         if claims.to_json().len() > MAX_CLAIMS_BYTES {
-            return Err(FieldError::new(
+            return Err(PolicyError::new(
                 "claims",
                 format!("at most {MAX_CLAIMS_BYTES} bytes of JSON"),
             ));
@@ -135,9 +150,9 @@ impl QuotaPeriod {
 
 impl TokenQuota {
     /// `N/min` or `N/h`.
-    pub fn parse(text: &str) -> Result<Self, FieldError> {
+    pub fn parse(text: &str) -> Result<Self, PolicyError> {
         let invalid = || {
-            FieldError::new(
+            PolicyError::new(
                 "token_quota",
                 format!(
                     "'{}' is not a quota: write N/min or N/h, N from 1 to {MAX_QUOTA}",
@@ -184,7 +199,7 @@ mod tests {
     fn claims_refuse_reserved_names_and_size() {
         assert!(CustomClaims::new(json!({"tenant": "acme", "tier": 3})).is_ok());
         let e = CustomClaims::new(json!({"tenant": "a", "cnf": {}})).unwrap_err();
-        assert!(e.reason.contains("'cnf'"), "{e}");
+        assert!(e.reason.contains("'cnf'"), "{e:?}");
         assert!(CustomClaims::new(json!(["tenant"])).is_err());
         assert!(CustomClaims::new(json!({"": 1})).is_err());
         let big = "x".repeat(MAX_CLAIMS_BYTES);

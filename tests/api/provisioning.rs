@@ -22,6 +22,7 @@ both_stores!(
     clients_missing_from_the_file_are_deleted_only_with_prune,
     an_invalid_file_changes_nothing,
     serve_applies_the_file_before_listening,
+    the_example_file_applies,
 );
 
 const GRANT: &str = "grant_type=client_credentials";
@@ -606,4 +607,37 @@ async fn serve_applies_the_file_before_listening(app: TestApp) {
         !exists(&app, "early"),
         "nothing of the bad file was applied"
     );
+}
+
+/// `config/clients.example.toml`, which the compose file applies at start,
+/// applies as it is (its secret read from where the compose file puts it).
+async fn the_example_file_applies(app: TestApp) {
+    let dir = TempDir::new();
+    let secret_path = dir.path().join("orders_secret");
+    std::fs::write(&secret_path, format!("{}\n", secret())).unwrap();
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/clients.example.toml"),
+    )
+    .unwrap();
+    let manifest = dir.path().join("clients.toml");
+    let example = example.replace("/run/secrets/orders_secret", secret_path.to_str().unwrap());
+    std::fs::write(&manifest, example).unwrap();
+    let manifest = manifest.display().to_string();
+    let printed = succeeded(
+        &run_binary(&["apply", "-f", &manifest], &app.env, None),
+        "the example",
+    );
+    for line in [
+        "create issuer k8s",
+        "create client orders",
+        "create client payments",
+        "create client reports",
+    ] {
+        assert!(has_line(&printed, line), "{line:?} in:\n{printed}");
+    }
+    let again = succeeded(
+        &run_binary(&["apply", "-f", &manifest], &app.env, None),
+        "again",
+    );
+    assert!(has_line(&again, "no changes"), "{again}");
 }
