@@ -374,9 +374,13 @@ async fn apply_at_start(store: &dyn Store, file: &std::path::Path) -> Result<(),
                 chain(&e)
             )))
         })?;
-    for (client_id, secret) in &outcome.secrets {
-        // Standard error, not the log: the log may be shipped elsewhere.
-        eprintln!("client {client_id} secret: {secret} (shown once)");
+    for client_id in outcome.secrets.keys() {
+        // A server's standard error is its log, which is shipped and kept:
+        // a secret generated here is never shown. Rotating issues one.
+        tracing::warn!(
+            client_id = %client_id,
+            "created with a generated secret that is not shown at start; `tokenmint client rotate-secret` issues one"
+        );
     }
     tracing::info!(
         file = %file.display(),

@@ -300,7 +300,10 @@ impl Plan {
         writes.extend(self.deleted_issuers.iter().map(|n| Write::DeleteIssuer(n)));
         match store.write(&writes, &self.audit).await {
             Ok(()) => Ok(()),
-            Err(StoreError::NotApplied | StoreError::Conflict) => Err(ApplyError::Failed(
+            Err(StoreError::Conflict) => Err(ApplyError::Invalid(
+                "an issuer's issuer URL is taken by another issuer, or a federated identity is given to two clients; nothing was written".to_owned(),
+            )),
+            Err(StoreError::NotApplied) => Err(ApplyError::Failed(
                 AdminError::Fault(crate::fault::Fault::unavailable(
                     "clients or issuers changed while the file was applied; nothing was written, apply it again",
                 )),
@@ -669,6 +672,13 @@ fn read_json(path: &Path) -> Result<Value, String> {
 /// A UTF-8 file of at most `limit` bytes.
 fn read_limited(path: &Path, limit: u64) -> Result<String, String> {
     use std::io::Read as _;
+    // A FIFO or a device would block or never end: regular files only.
+    if !std::fs::metadata(path)
+        .map_err(|e| e.to_string())?
+        .is_file()
+    {
+        return Err("not a regular file".to_owned());
+    }
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut text = String::new();
     file.take(limit + 1)

@@ -59,6 +59,14 @@ pub const RESERVED_CLAIMS: [&str; 22] = [
     "typ",
 ];
 
+/// White space, control and zero-width characters: a name holding one can
+/// look like another (`iss\u{200b}` reads as `iss`).
+fn invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
+}
+
 /// A client's own claims, copied verbatim into each of its tokens: a JSON
 /// object, checked once when set.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -80,7 +88,18 @@ impl CustomClaims {
                     format!("a claim name is 1 to {MAX_CLAIM_NAME_LEN} characters"),
                 ));
             }
-            if RESERVED_CLAIMS.contains(&name.as_str()) {
+            if name.chars().any(invisible) {
+                return Err(PolicyError::new(
+                    "claims",
+                    format!(
+                        "the claim name '{}' holds white space or an invisible character",
+                        name.escape_debug()
+                    ),
+                ));
+            }
+            // A name that reads as a reserved one (`ISS`, `Active`) would
+            // mislead whoever reads the token, if not a careful parser.
+            if RESERVED_CLAIMS.iter().any(|r| r.eq_ignore_ascii_case(name)) {
                 return Err(PolicyError::new(
                     "claims",
                     format!(
@@ -202,6 +221,19 @@ mod tests {
         assert!(e.reason.contains("'cnf'"), "{e:?}");
         assert!(CustomClaims::new(json!(["tenant"])).is_err());
         assert!(CustomClaims::new(json!({"": 1})).is_err());
+        for lookalike in [
+            "ISS",
+            "Active",
+            "iss\u{200b}",
+            "client_id\u{0}",
+            " iss",
+            "a b",
+        ] {
+            assert!(
+                CustomClaims::new(json!({ lookalike: 1 })).is_err(),
+                "{lookalike:?}"
+            );
+        }
         let big = "x".repeat(MAX_CLAIMS_BYTES);
         assert!(CustomClaims::new(json!({ "blob": big })).is_err());
         let kept = CustomClaims::new(json!({"n": {"deep": [1, 2]}})).unwrap();
