@@ -18,8 +18,10 @@
 //!   statuses are computed over the keys that are not revoked.
 //!
 //! Rotation creates a pending key that activates after the JWKS cache
-//! lifetime (or at once with `--now`). Each instance re-reads the keys every
-//! `REFRESH_INTERVAL`, so a rotation made anywhere reaches every instance.
+//! lifetime (or at once with `--now`). A rotation made anywhere reaches
+//! every instance as a recorded change (`startup::follow_changes`); each
+//! also re-reads the keys when time alone changes a status (`is_due`), and
+//! at least every `RING_BACKSTOP` seconds.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -35,7 +37,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crate::crypto::{Algorithm, CryptoError, KeyEncryptionKey, SigningKey, is_low_s_p256};
 use crate::domain::client::MAX_TOKEN_TTL;
 use crate::fault::Fault;
-use crate::store::{AuditEntry, SYSTEM_ACTOR, Store, StoreError, StoredKey};
+use crate::store::{AuditEntry, SYSTEM_ACTOR, Store, StoreError, StoredKey, Write};
 
 /// How often each instance re-reads the keys from the store.
 pub const REFRESH_INTERVAL: Duration = Duration::from_secs(1);
@@ -162,6 +164,10 @@ pub struct KeyRing {
     kek: KeyEncryptionKey,
     settings: KeySettings,
     current: RwLock<Arc<KeySet>>,
+    /// The Unix second at which the ring must be read again though nothing
+    /// was heard to change: the next activation, expiry or automatic
+    /// rotation, or the backstop (`startup::maintain`).
+    due: std::sync::atomic::AtomicI64,
 }
 
 impl KeyRing {
@@ -199,11 +205,13 @@ impl KeyRing {
             stored = store.list_signing_keys().await?;
         }
         let set = build(&kek, &stored, now, None)?;
+        let due = next_due(&stored, now, settings.rotate_after);
         Ok(Self {
             store,
             kek,
             settings,
             current: RwLock::new(Arc::new(set)),
+            due: std::sync::atomic::AtomicI64::new(due),
         })
     }
 
@@ -230,6 +238,12 @@ impl KeyRing {
         self.settings.jwks_max_age
     }
 
+    /// Whether the ring must be read again at `now` for a change of time
+    /// (changes made by anyone are heard, and refresh it at once).
+    pub fn is_due(&self, now: i64) -> bool {
+        now >= self.due.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Re-reads the keys; rotates first when automatic rotation is due.
     pub async fn refresh(&self, now: i64) -> Result<(), KeyError> {
         let mut stored = self.store.list_signing_keys().await?;
@@ -248,6 +262,10 @@ impl KeyRing {
                 stored = self.store.list_signing_keys().await?;
             }
         }
+        self.due.store(
+            next_due(&stored, now, self.settings.rotate_after),
+            std::sync::atomic::Ordering::Release,
+        );
         let fingerprint = fingerprint(&stored, now);
         let current = self.snapshot();
         if fingerprint != current.fingerprint {
@@ -307,13 +325,48 @@ impl KeyRing {
         if !stored.iter().any(|k| k.kid == kid) {
             return Ok(None);
         }
-        let audit = AuditEntry::new(actor, "key.revoke", &format!("key:{kid}"), &[]);
-        self.store
-            .revoke_signing_key(kid, now, Some(&audit))
-            .await?;
-        let after = self.list(now).await?;
-        if !after.iter().any(|(_, s)| *s == KeyStatus::Active) {
-            let (key, _) = self.rotate(now, true, actor).await?;
+        // The ring as it will be: when no key would be left signing, the
+        // replacement goes in the same transaction as the revocation, so
+        // that no instance ever reads a ring without an active key.
+        let mut after: Vec<StoredKey> = stored.clone();
+        for key in after.iter_mut().filter(|k| k.kid == kid) {
+            key.revoked_at.get_or_insert(now);
+        }
+        let replacement = if key_statuses(&after, now).contains(&KeyStatus::Active) {
+            None
+        } else {
+            let live: Vec<StoredKey> = after
+                .iter()
+                .filter(|k| k.revoked_at.is_none())
+                .cloned()
+                .collect();
+            Some(seal_new_key(
+                &self.kek,
+                self.settings.alg,
+                now,
+                free_activation_second(&live, now),
+            )?)
+        };
+        let mut writes = Vec::new();
+        let mut audit = Vec::new();
+        if let Some(key) = &replacement {
+            writes.push(Write::InsertKey(key));
+            audit.push(AuditEntry::new(
+                actor,
+                "key.rotate",
+                &format!("key:{}", key.kid),
+                &[],
+            ));
+        }
+        writes.push(Write::RevokeKey { kid, at: now });
+        audit.push(AuditEntry::new(
+            actor,
+            "key.revoke",
+            &format!("key:{kid}"),
+            &[],
+        ));
+        self.store.write(&writes, &audit).await?;
+        if let Some(key) = &replacement {
             tracing::warn!(
                 kid = key.kid,
                 "the active key was revoked; signing with a new key"
@@ -481,6 +534,49 @@ fn free_activation_second(stored: &[StoredKey], wanted: i64) -> i64 {
     at
 }
 
+/// The longest the ring goes unread when nothing is heard to change: a
+/// backstop against a change that was missed.
+const RING_BACKSTOP: i64 = 60;
+
+/// When the statuses of `stored` next change by time alone — a pending key
+/// activates, a retired key expires — or automatic rotation falls due;
+/// at most `RING_BACKSTOP` away.
+fn next_due(stored: &[StoredKey], now: i64, rotate_after: Option<u64>) -> i64 {
+    let live: Vec<&StoredKey> = stored.iter().filter(|k| k.revoked_at.is_none()).collect();
+    let activations = live.iter().map(|k| k.activates_at);
+    let expiries = live
+        .iter()
+        .map(|k| k.activates_at + i64::from(MAX_TOKEN_TTL) + PUBLISH_MARGIN);
+    let rotation = rotate_after.and_then(|after| {
+        let newest = stored.iter().map(|k| k.created_at).max()?;
+        Some(newest.saturating_add(i64::try_from(after).unwrap_or(i64::MAX)))
+    });
+    activations
+        .chain(expiries)
+        .chain(rotation)
+        .filter(|at| *at > now)
+        .fold(now + RING_BACKSTOP, i64::min)
+}
+
+/// A new key, sealed under the KEK, not yet stored.
+fn seal_new_key(
+    kek: &KeyEncryptionKey,
+    alg: Algorithm,
+    now: i64,
+    activates_at: i64,
+) -> Result<StoredKey, KeyError> {
+    let (key, der) = SigningKey::generate(alg)?;
+    Ok(StoredKey {
+        kid: key.kid().to_owned(),
+        alg: alg.as_str().to_owned(),
+        sealed_private_key: kek.seal(key.kid(), &der.0)?,
+        public_jwk: key.public_jwk().to_string(),
+        created_at: now,
+        activates_at,
+        revoked_at: None,
+    })
+}
+
 /// Generates a key and stores it, sealed, activating at `activates_at` or
 /// the first free second after it.
 async fn create(
@@ -492,16 +588,7 @@ async fn create(
     actor: &str,
 ) -> Result<StoredKey, KeyError> {
     let activates_at = free_activation_second(&store.list_signing_keys().await?, activates_at);
-    let (key, der) = SigningKey::generate(alg)?;
-    let stored = StoredKey {
-        kid: key.kid().to_owned(),
-        alg: alg.as_str().to_owned(),
-        sealed_private_key: kek.seal(key.kid(), &der.0)?,
-        public_jwk: key.public_jwk().to_string(),
-        created_at: now,
-        activates_at,
-        revoked_at: None,
-    };
+    let stored = seal_new_key(kek, alg, now, activates_at)?;
     let audit = AuditEntry::new(actor, "key.rotate", &format!("key:{}", stored.kid), &[]);
     store.insert_signing_key(&stored, Some(&audit)).await?;
     Ok(stored)
@@ -521,6 +608,22 @@ mod tests {
             activates_at,
             revoked_at: None,
         }
+    }
+
+    #[test]
+    fn the_ring_is_due_when_time_alone_changes_it() {
+        let day = i64::from(MAX_TOKEN_TTL) + PUBLISH_MARGIN;
+        // One active key since 0: nothing changes but its expiry far ahead.
+        assert_eq!(next_due(&[key("a", 0)], 100, None), 100 + RING_BACKSTOP);
+        // A pending key activates at 130, before the backstop.
+        assert_eq!(next_due(&[key("a", 0), key("b", 130)], 100, None), 130);
+        // The retired key expires a day after its successor activated.
+        assert_eq!(
+            next_due(&[key("a", 0), key("b", 10)], 10 + day - 5, None),
+            10 + day
+        );
+        // Automatic rotation falls due an hour after the newest key.
+        assert_eq!(next_due(&[key("a", 0)], 3590, Some(3600)), 3600);
     }
 
     #[test]

@@ -406,17 +406,22 @@ async fn bind_private(
     Ok(Some(listener))
 }
 
-/// Background upkeep while serving: re-read the signing keys every
-/// `REFRESH_INTERVAL` (rotations made by any instance or the CLI, pending keys
-/// that activate), and prune expired revocations and assertion ids once a
-/// minute.
+/// Background upkeep while serving: re-read the signing keys when time
+/// alone changes them (checked every `REFRESH_INTERVAL`: a pending key
+/// activates, a retired one expires, automatic rotation falls due; changes
+/// made anywhere are heard by `follow_changes`), and prune expired
+/// revocations, assertion ids, counters and audit entries once a minute.
 async fn maintain(keys: Arc<KeyRing>, store: Arc<dyn Store>, audit_retention: u64) {
     const PRUNE_EVERY: u32 = 60;
     let mut ticker = tokio::time::interval(REFRESH_INTERVAL);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for tick in 0u32.. {
         ticker.tick().await;
-        if let Err(e) = keys.refresh(unix_now()).await {
+        // Changes are heard (`follow_changes`); this is for what time
+        // alone changes: an activation, an expiry, a rotation falling due.
+        if keys.is_due(unix_now())
+            && let Err(e) = keys.refresh(unix_now()).await
+        {
             tracing::warn!(error = %e, "could not refresh the signing keys");
         }
         if tick % PRUNE_EVERY == 0 {
@@ -506,6 +511,11 @@ async fn follow_changes(clients: Arc<CachedClients>, keys: Arc<KeyRing>) {
             last = last.max(change.id);
         }
         applied = applied.split_off(&last.saturating_sub(CHANGES_REREAD));
+        // Once every change read is applied (and none is left unread), what
+        // memory holds is as current as this read: the cached rows count.
+        if !full {
+            clients.heard();
+        }
         if keys_changed && let Err(e) = keys.refresh(unix_now()).await {
             tracing::warn!(error = %e, "could not refresh the signing keys");
         }

@@ -1,3 +1,8 @@
+-- Client ids compare bytewise, as in SQLite: a page of the client list is
+-- then a range of the primary key whatever the database's locale (under a
+-- linguistic collation, ids sharing a prefix need not sort together).
+ALTER TABLE clients ALTER COLUMN client_id TYPE TEXT COLLATE "C";
+
 -- Per-client policy: claims copied into every token (a JSON object as text)
 -- and a token quota ('100/min', '1000/h').
 ALTER TABLE clients ADD COLUMN claims TEXT;

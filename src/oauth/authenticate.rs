@@ -6,9 +6,9 @@
 //! 1. a secret verified recently against a hash the client's row still has
 //!    is accepted without argon2 — and without consulting the throttle, so
 //!    an attacker who knows a client id cannot lock that client out. The row
-//!    may come from memory (`ClientRows::cached`: at most `CLIENT_CACHE_TTL`
-//!    old for changes made elsewhere; this instance's own writes are seen at
-//!    once);
+//!    may come from memory (`ClientRows::cached`: until a change to it is
+//!    heard — milliseconds for changes made elsewhere, at once for this
+//!    instance's own writes);
 //! 2. otherwise the row is read fresh — a secret rotated a moment ago works;
 //! 3. a caller over a failure limit is refused (429) before any argon2 work;
 //! 4. argon2id decides; a failure is counted.

@@ -1,13 +1,20 @@
-//! A short-lived cache of client rows (and of the trusted-issuer list) in
-//! front of the store, for the warm token path: a client repeating a
-//! verified secret costs no database round trip.
+//! A cache of client rows (and of the trusted-issuer list, and of which
+//! client a federated subject is) in front of the store, for the warm token
+//! path: a client repeating a verified secret costs no database round trip.
 //!
-//! What may be stale, and for how long:
+//! Entries live until a change invalidates them, not for a fixed time:
 //! - writes made through this decorator (this instance's admin API) remove
-//!   the entry at once: "at once on this instance";
-//! - writes made elsewhere (another instance, the CLI) are seen within
-//!   `CLIENT_CACHE_TTL`, inside the "within a second on every instance" that
-//!   the README promises for changes made elsewhere;
+//!   the entry at once;
+//! - writes made elsewhere (another instance, the CLI, `apply`) remove it
+//!   when their `changes` row is heard of (`startup::follow_changes`:
+//!   Postgres NOTIFY, or a 50 ms poll), within milliseconds;
+//! - entries count only while that feed of changes is heard
+//!   (`FEED_SILENCE`): when the store cannot be read, nothing is served from
+//!   memory that a missed change could have made stale;
+//! - a read that a change overtook is not kept (`epoch`), so a row read
+//!   before a change cannot be remembered after it;
+//! - `BACKSTOP` bounds an entry's life all the same, against a change that
+//!   was never heard (a bug, a row edited by hand);
 //! - `get_client_fresh` bypasses the cache: the authenticator reads fresh
 //!   before any argon2 work, so only a *cached success* can lag, never a
 //!   new secret or a refusal.
@@ -16,6 +23,7 @@
 //! the number of entries is capped.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,8 +34,13 @@ use super::{
 use crate::domain::client::{Client, ClientQuery};
 use crate::domain::issuer::TrustedIssuer;
 
-/// How long a client row may be served from memory.
-pub const CLIENT_CACHE_TTL: Duration = Duration::from_millis(500);
+/// The longest an entry is served without being read again, whatever was
+/// heard: a backstop, not how changes arrive.
+pub const CLIENT_CACHE_TTL: Duration = Duration::from_secs(60);
+/// Entries count only if the feed of changes was heard this recently (it
+/// is read at least every second while notifications arrive, every 50 ms
+/// otherwise).
+pub const FEED_SILENCE: Duration = Duration::from_millis(2500);
 
 /// The most rows kept: about the number of live clients.
 const MAX_ENTRIES: usize = 10_000;
@@ -42,6 +55,12 @@ pub struct CachedClients {
     /// Which client a federated identity authenticates, for the identities
     /// that do authenticate one (unknown subjects are not remembered).
     identities: Mutex<HashMap<(String, String), (Instant, String)>>,
+    /// When the feed of changes was last read, in milliseconds since
+    /// `started` (0: never).
+    heard: AtomicU64,
+    started: Instant,
+    /// Bumped by every invalidation: a read that saw it move is not kept.
+    epoch: AtomicU64,
 }
 
 impl CachedClients {
@@ -52,7 +71,31 @@ impl CachedClients {
             rows: Mutex::new(HashMap::new()),
             issuers: Mutex::new(None),
             identities: Mutex::new(HashMap::new()),
+            heard: AtomicU64::new(0),
+            started: Instant::now(),
+            epoch: AtomicU64::new(0),
         }
+    }
+
+    /// The feed of changes was read just now: what is in memory is current.
+    pub fn heard(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.heard.store(now.max(1), Ordering::Release);
+    }
+
+    /// Whether an entry made at `at` may be served.
+    fn current(&self, at: Instant) -> bool {
+        let heard = self.heard.load(Ordering::Acquire);
+        let silence = self
+            .started
+            .elapsed()
+            .as_millis()
+            .saturating_sub(u128::from(heard));
+        heard > 0 && silence < FEED_SILENCE.as_millis() && at.elapsed() < self.ttl
+    }
+
+    fn invalidated(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     fn rows(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Client)>> {
@@ -62,7 +105,7 @@ impl CachedClients {
     /// The row if it is in memory and fresh enough; never reads the store.
     pub fn get_cached(&self, client_id: &str) -> Option<Client> {
         match self.rows().get(client_id) {
-            Some((at, client)) if at.elapsed() < self.ttl => Some(client.clone()),
+            Some((at, client)) if self.current(*at) => Some(client.clone()),
             _ => None,
         }
     }
@@ -73,7 +116,12 @@ impl CachedClients {
             let ttl = self.ttl;
             rows.retain(|_, (at, _)| at.elapsed() < ttl);
             if rows.len() >= MAX_ENTRIES {
-                return;
+                // More live clients than entries: a tenth makes room, so
+                // that the newest clients are served from memory too.
+                let drop: Vec<String> = rows.keys().take(MAX_ENTRIES / 10).cloned().collect();
+                for id in drop {
+                    rows.remove(&id);
+                }
             }
         }
         rows.insert(client.client_id.clone(), (Instant::now(), client.clone()));
@@ -84,6 +132,7 @@ impl CachedClients {
     }
 
     fn forget_issuers(&self) {
+        self.invalidated();
         *self.issuers() = None;
     }
 
@@ -94,6 +143,7 @@ impl CachedClients {
     }
 
     fn forget(&self, client_id: &str) {
+        self.invalidated();
         // A client's identities may have changed with it.
         self.identities().retain(|_, (_, owner)| owner != client_id);
         self.rows().remove(client_id);
@@ -101,9 +151,12 @@ impl CachedClients {
 
     /// Reads the row from the store, bypassing (and refreshing) the cache.
     pub async fn get_client_fresh(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
+        let epoch = self.epoch.load(Ordering::Acquire);
         let client = self.inner.get_client(client_id).await?;
         match &client {
-            Some(client) => self.remember(client),
+            // A change heard while the row was read may be newer than it.
+            Some(client) if self.epoch.load(Ordering::Acquire) == epoch => self.remember(client),
+            Some(_) => {}
             None => self.forget(client_id),
         }
         Ok(client)
@@ -252,11 +305,15 @@ impl Store for CachedClients {
         Box::pin(async move {
             let key = (issuer_id.to_owned(), subject.to_owned());
             if let Some((at, owner)) = self.identities().get(&key)
-                && at.elapsed() < self.ttl
+                && self.current(*at)
             {
                 return Ok(Some(owner.clone()));
             }
+            let epoch = self.epoch.load(Ordering::Acquire);
             let owner = self.inner.find_federated_client(issuer_id, subject).await?;
+            if self.epoch.load(Ordering::Acquire) != epoch {
+                return Ok(owner);
+            }
             let mut identities = self.identities();
             match &owner {
                 Some(owner) => {
@@ -279,12 +336,15 @@ impl Store for CachedClients {
     fn list_issuers(&self) -> StoreFuture<'_, Vec<TrustedIssuer>> {
         Box::pin(async move {
             if let Some((at, issuers)) = self.issuers().as_ref()
-                && at.elapsed() < self.ttl
+                && self.current(*at)
             {
                 return Ok(issuers.clone());
             }
+            let epoch = self.epoch.load(Ordering::Acquire);
             let issuers = self.inner.list_issuers().await?;
-            *self.issuers() = Some((Instant::now(), issuers.clone()));
+            if self.epoch.load(Ordering::Acquire) == epoch {
+                *self.issuers() = Some((Instant::now(), issuers.clone()));
+            }
             Ok(issuers)
         })
     }
