@@ -493,6 +493,13 @@ fn new_client(entry: ClientEntry, base: &Path) -> Result<NewClient, ApplyError> 
         .map(|pair| parse_federated_identity(pair).map(|f| IdentityView::from(&f)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(invalid)?;
+    // TOML has no null: one here was a `nan` or an `inf`, which JSON
+    // cannot carry.
+    if entry.claims.as_ref().is_some_and(holds_null) {
+        return Err(ApplyError::Invalid(
+            "invalid claims: nan and inf are not JSON numbers".to_owned(),
+        ));
+    }
     Ok(NewClient {
         client_id: entry.id,
         scopes: entry.scopes,
@@ -525,6 +532,15 @@ fn new_client(entry: ClientEntry, base: &Path) -> Result<NewClient, ApplyError> 
         claims: entry.claims,
         token_quota: entry.token_quota,
     })
+}
+
+fn holds_null(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(items) => items.iter().any(holds_null),
+        Value::Object(map) => map.values().any(holds_null),
+        _ => false,
+    }
 }
 
 /// A change that sets every field to the file's value (or its default), so

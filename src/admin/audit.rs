@@ -105,10 +105,21 @@ pub async fn audit_page(store: &dyn Store, query: &AuditQuery) -> Result<AuditPa
 
 /// `cli:` and the OS user, for changes made on the command line.
 pub fn cli_actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".to_owned());
+    let named = |var: &str| std::env::var(var).ok().filter(|v| !v.is_empty());
+    let user = named("USER")
+        .or_else(|| named("LOGNAME"))
+        .or_else(uid)
+        .unwrap_or_else(|| "unknown".to_owned());
     format!("cli:{user}")
+}
+
+/// `uid:N` of this process, where no user name is set (a container's
+/// root, a cron job): still someone the audit trail can tell apart.
+fn uid() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    let real = line.split_whitespace().nth(1)?;
+    Some(format!("uid:{real}"))
 }
 
 #[cfg(test)]

@@ -179,12 +179,17 @@ impl TokenQuota {
                 ),
             )
         };
-        let (count, period) = text.trim().split_once('/').ok_or_else(invalid)?;
+        let (count, period) = text.split_once('/').ok_or_else(invalid)?;
         let period = match period {
             "min" => QuotaPeriod::Minute,
             "h" => QuotaPeriod::Hour,
             _ => return Err(invalid()),
         };
+        // Digits only, no sign and no leading zero: one spelling per quota.
+        if count.is_empty() || !count.bytes().all(|b| b.is_ascii_digit()) || count.starts_with('0')
+        {
+            return Err(invalid());
+        }
         let tokens: u32 = count.parse().map_err(|_| invalid())?;
         if tokens == 0 || tokens > MAX_QUOTA {
             return Err(invalid());
@@ -246,7 +251,18 @@ mod tests {
         assert_eq!((q.tokens, q.period), (100, QuotaPeriod::Minute));
         assert_eq!(q.to_string(), "100/min");
         assert_eq!(TokenQuota::parse("5/h").unwrap().period, QuotaPeriod::Hour);
-        for bad in ["0/min", "5/day", "x", "5", "-1/h", "/h", "100000001/h"] {
+        for bad in [
+            "0/min",
+            "5/day",
+            "x",
+            "5",
+            "-1/h",
+            "/h",
+            "100000001/h",
+            "+1/min",
+            "01/min",
+            " 1/min",
+        ] {
             assert!(TokenQuota::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(q.window_start(125), 120);

@@ -10,8 +10,9 @@
 //! counters), however many requests it holds.
 //!
 //! A count heard this way is at most one flush old. Where that matters —
-//! a quota's last tokens — `take` asks the store instead: an atomic
-//! conditional increment, so a quota holds exactly from there on.
+//! a quota's last tokens, more of them the faster it is used
+//! (`exact_margin`) — `take` asks the store instead: an atomic conditional
+//! increment, so a quota holds exactly from there on.
 //! Counts are per fixed window aligned to the Unix epoch, so every instance
 //! agrees on which window a count belongs to.
 
@@ -38,6 +39,9 @@ struct Tally {
     known: i64,
     /// Ours, not yet added to the store.
     pending: i64,
+    /// How many of ours the last flush carried: this instance's rate, per
+    /// flush.
+    recent: i64,
 }
 
 impl Tally {
@@ -131,7 +135,9 @@ impl SharedCounts {
             if tally.count() >= limit {
                 return Err(tally.count());
             }
-            if !first && tally.count() < limit - exact_margin(limit) || self.store.is_none() {
+            if !first && tally.count() < limit - exact_margin(limit, tally.recent)
+                || self.store.is_none()
+            {
                 tally.pending += 1;
                 return Ok(tally.count());
             }
@@ -199,6 +205,7 @@ impl SharedCounts {
             expires_at: window.start + window.length,
             known: 0,
             pending: 0,
+            recent: 0,
         })
     }
 
@@ -236,6 +243,7 @@ impl SharedCounts {
                 if let Some(t) = tallies.get_mut(&(sent.name.clone(), sent.window_start)) {
                     t.pending -= sent.count;
                     t.known = t.known.max(total);
+                    t.recent = sent.count;
                 }
             }
             if batch.len() < MAX_BATCH {
@@ -256,9 +264,15 @@ impl SharedCounts {
 }
 
 /// How close to its limit a count is decided by the store: the last 5 % of
-/// a quota, and at least its last ten tokens (all of a small quota).
-fn exact_margin(limit: i64) -> i64 {
-    (limit / 20).max(10).min(limit)
+/// a quota, at least its last ten tokens (all of a small quota), and at
+/// least what four instances at this one's rate take between two flushes —
+/// so that, by the time any instance's count could reach the limit,
+/// every instance decides in the store.
+fn exact_margin(limit: i64, recent: i64) -> i64 {
+    (limit / 20)
+        .max(10)
+        .max(recent.saturating_mul(4))
+        .min(limit)
 }
 
 /// Makes room for one more tally: ended windows go first; when every
