@@ -115,8 +115,9 @@ bulk_load() { # store from to env...: copies of the template row, ids m-0000001â
 }
 
 export TOKENMINT_DATA_DIR="$work/data"
-bench_store sqlite
-if pg_isready -q -h 127.0.0.1 -p 5432; then
+STORES=${STORES:-sqlite postgres}   # e.g. STORES=sqlite
+[[ " $STORES " != *" sqlite "* ]] || bench_store sqlite
+if [[ " $STORES " == *" postgres "* ]] && pg_isready -q -h 127.0.0.1 -p 5432; then
   psql "$PG_ADMIN_URL" -qc 'DROP DATABASE IF EXISTS tokenmint_bench' -c 'CREATE DATABASE tokenmint_bench'
   PG_URL="${PG_ADMIN_URL%/*}/tokenmint_bench"
   bench_store postgres DATABASE_URL="$PG_URL" TOKENMINT_KEY_ENCRYPTION_KEY="$(head -c32 /dev/urandom | base64)"
