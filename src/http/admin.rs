@@ -27,7 +27,7 @@ use crate::fault::Fault;
 use crate::keys::KeyError;
 use crate::oauth::OAuthError;
 use crate::oauth::params::FormParams;
-use crate::store::SYSTEM_ACTOR;
+use crate::store::{AuditQuery, SYSTEM_ACTOR};
 
 /// The JSON body of every admin API error.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -337,7 +337,7 @@ pub async fn list_clients(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let query = client_query(raw.as_deref().unwrap_or_default())?;
+    let query = client_query(raw.as_deref())?;
     let page = clients(&app, SYSTEM_ACTOR).list(&query).await?;
     let mut response = Json(page.clients).into_response();
     if let Some(after) = page.next_after {
@@ -370,34 +370,64 @@ fn link_next(response: &mut Response, path: &str, next: &[(&str, String)]) {
     }
 }
 
-/// The list's query string, each parameter at most once.
-fn client_query(raw: &str) -> Result<ClientQuery, ApiError> {
-    let params = FormParams::parse(raw.as_bytes())
-        .map_err(|e| ApiError::BadBody(e.description().to_owned()))?;
-    let get = |name: &'static str| {
-        params
+/// The query string of an admin list: each parameter at most once, the
+/// numbers and booleans checked, every refusal a 400 in our error format.
+struct ListParams(FormParams);
+
+impl ListParams {
+    fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
+        FormParams::parse(raw.unwrap_or_default().as_bytes())
+            .map(Self)
+            .map_err(|e| ApiError::BadBody(e.description().to_owned()))
+    }
+
+    fn text(&self, name: &'static str) -> Result<Option<String>, ApiError> {
+        self.0
             .single(name)
             .map(|v| v.map(str::to_owned))
             .map_err(|e| ApiError::BadBody(e.description().to_owned()))
-    };
-    let invalid = |field: &'static str, reason: &str| ApiError::Invalid {
-        field,
-        reason: reason.to_owned(),
-    };
-    let limit = get("limit")?
-        .map(|v| {
-            v.parse::<u32>()
-                .map_err(|_| invalid("limit", "must be a whole number"))
-        })
-        .transpose()?;
-    let enabled = get("enabled")?
-        .map(|v| match v.as_str() {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            _ => Err(invalid("enabled", "must be true or false")),
-        })
-        .transpose()?;
-    ClientQuery::new(get("after")?, limit, get("prefix")?, enabled, get("scope")?)
+    }
+
+    fn parsed<T>(
+        &self,
+        name: &'static str,
+        what: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        self.text(name)?
+            .map(|v| {
+                parse(&v).ok_or_else(|| ApiError::Invalid {
+                    field: name,
+                    reason: format!("must be {what}"),
+                })
+            })
+            .transpose()
+    }
+}
+
+/// `GET /admin/clients`'s query.
+fn client_query(raw: Option<&str>) -> Result<ClientQuery, ApiError> {
+    let params = ListParams::parse(raw)?;
+    let limit = params.parsed("limit", "a whole number", |v| v.parse().ok())?;
+    let enabled = params.parsed("enabled", "true or false", |v| v.parse().ok())?;
+    ClientQuery::new(
+        params.text("after")?,
+        limit,
+        params.text("prefix")?,
+        enabled,
+        params.text("scope")?,
+    )
+    .map_err(|e| AdminError::Invalid(e).into())
+}
+
+/// `GET /admin/audit`'s query.
+fn audit_list_query(raw: Option<&str>) -> Result<AuditQuery, ApiError> {
+    let params = ListParams::parse(raw)?;
+    let limit = params.parsed("limit", "a whole number", |v| v.parse().ok())?;
+    let after = params.parsed("after", "an entry id", |v| v.parse().ok())?;
+    let target = params.text("client")?.or(params.text("target")?);
+    let since = params.text("since")?;
+    audit_query(target, since.as_deref(), after, limit, unix_now())
         .map_err(|e| AdminError::Invalid(e).into())
 }
 
@@ -631,28 +661,7 @@ pub async fn list_audit(
     State(app): State<AppState>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let params = FormParams::parse(raw.as_deref().unwrap_or_default().as_bytes())
-        .map_err(|e| ApiError::BadBody(e.description().to_owned()))?;
-    let get = |name: &'static str| {
-        params
-            .single(name)
-            .map(|v| v.map(str::to_owned))
-            .map_err(|e| ApiError::BadBody(e.description().to_owned()))
-    };
-    let number = |name: &'static str, v: String| {
-        v.parse().map_err(|_| ApiError::Invalid {
-            field: name,
-            reason: "must be a whole number".to_owned(),
-        })
-    };
-    let limit = get("limit")?.map(|v| number("limit", v)).transpose()?;
-    let after = get("after")?
-        .map(|v| number("after", v).map(i64::from))
-        .transpose()?;
-    let target = get("client")?.or(get("target")?);
-    let since = get("since")?;
-    let query = audit_query(target, since.as_deref(), after, limit, unix_now())
-        .map_err(AdminError::Invalid)?;
+    let query = audit_list_query(raw.as_deref())?;
     let page = audit_page(app.store.as_ref(), &query).await?;
     let mut response = (NO_STORE, Json(&page)).into_response();
     if let Some(after) = page.next_after {
